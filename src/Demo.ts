@@ -1,0 +1,240 @@
+/**
+ * The seed tutorial's scenario, run on a {@link CoroutinePool}.
+ *
+ * Every worker is a fiber that asks the pool for a permit, holds it for a
+ * while and returns it; a rejected worker waits and tries again until it is
+ * admitted. Each transition is printed as the tutorial prints it.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as CoroutinePool from "./CoroutinePool.ts"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** How many workers to start, 1 to 1000. Default 4. */
+  readonly workers?: number | undefined
+  /** The pool's number of permits. Default 2. */
+  readonly max?: number | undefined
+  /** How long an admitted worker holds its permit. Default 100 millis. */
+  readonly hold?: Duration.Input | undefined
+  /** How long a rejected worker waits before it tries again. Default 100 millis. */
+  readonly retry?: Duration.Input | undefined
+}
+
+/**
+ * The seed's scenario: four workers, two permits, each held for 100 millis; a
+ * rejected worker tries again 100 millis later.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaults = {
+  workers: 4,
+  max: 2,
+  hold: Duration.millis(100),
+  retry: Duration.millis(100)
+} as const
+
+/**
+ * An option of {@link run} is out of range. `option` names it, `value` is what
+ * was given and `expected` says what would have been accepted.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidOption extends Schema.TaggedError<InvalidOption>()("InvalidOption", {
+  option: Schema.Literals(["workers", "max", "hold", "retry"]),
+  value: Schema.Unknown,
+  expected: Schema.String
+}) {
+  /** What was expected and what was given, e.g. `expected a positive integer, got 0`. */
+  get detail(): string {
+    return `expected ${this.expected}, got ${show(this.value)}`
+  }
+
+  override get message(): string {
+    return `Invalid ${this.option}: ${this.detail}`
+  }
+}
+
+const show = (value: unknown): string =>
+  Duration.isDuration(value)
+    ? Duration.isFinite(value)
+      ? `${Duration.toMillis(value)} millis`
+      : Duration.format(value)
+    : typeof value === "string"
+      ? JSON.stringify(value)
+      : String(value)
+
+const Workers = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1000 }))
+
+const decodeWorkers = (value: unknown) =>
+  Schema.decodeUnknownEffect(Workers)(value).pipe(
+    Effect.mapError(() => new InvalidOption({ option: "workers", value, expected: "an integer from 1 to 1000" }))
+  )
+
+const decodeDuration = (
+  option: "hold" | "retry",
+  value: Duration.Input,
+  accept: (duration: Duration.Duration) => boolean,
+  expected: string
+) => {
+  const duration = Duration.fromInput(value)
+  return Option.isSome(duration) && Duration.isFinite(duration.value) && accept(duration.value)
+    ? Effect.succeed(duration.value)
+    : Effect.fail(new InvalidOption({ option, value, expected }))
+}
+
+const decodeOptions = Effect.fnUntraced(function* (options: Options) {
+  const workers = yield* decodeWorkers(options.workers ?? defaults.workers)
+  const hold = yield* decodeDuration(
+    "hold",
+    options.hold ?? defaults.hold,
+    (duration) => !Duration.isNegative(duration),
+    'a finite duration of zero or more, such as "100 millis"'
+  )
+  // A zero retry would spin: a rejected worker would try again at the same
+  // instant forever, and time would never reach the holders' releases.
+  const retry = yield* decodeDuration(
+    "retry",
+    options.retry ?? defaults.retry,
+    Duration.isPositive,
+    'a finite duration above zero, such as "100 millis"'
+  )
+  return { workers, max: options.max ?? defaults.max, hold, retry }
+})
+
+// The demo's clock. Steps that fall due at the same instant (two holders
+// releasing, a retry meeting a release) run in worker order, on the real clock
+// and the TestClock alike and under any scheduling, instead of in whichever
+// order the runtime wakes two equal sleeps. A worker may act only when its
+// (due time, id) is the smallest of all workers'; it keeps that turn until it
+// schedules its next step or leaves.
+const makeTurnstile = (workers: number, start: number) => {
+  const due = Array.from({ length: workers }, () => start)
+  const parked: Array<(() => void) | undefined> = []
+
+  const first = () => {
+    let found = 0
+    due.forEach((time, id) => {
+      if (time < (due[found] ?? time)) found = id
+    })
+    return found
+  }
+
+  const passOn = () => {
+    const next = first()
+    const resume = parked[next]
+    parked[next] = undefined
+    resume?.()
+  }
+
+  const turn = (id: number) =>
+    Effect.callback<void>((resume) => {
+      if (first() === id) return resume(Effect.void)
+      parked[id] = () => resume(Effect.void)
+      return Effect.sync(() => {
+        parked[id] = undefined
+      })
+    })
+
+  /** Waits `duration`, then for this worker's turn. */
+  const after = (id: number, duration: Duration.Duration) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      due[id] = now + Duration.toMillis(duration)
+      passOn()
+      return Effect.andThen(Effect.sleep(duration), turn(id))
+    })
+
+  const leave = (id: number) =>
+    Effect.sync(() => {
+      due[id] = Number.POSITIVE_INFINITY
+      passOn()
+    })
+
+  return { turn, after, leave }
+}
+
+/**
+ * Runs the seed scenario and prints every transition through `Console`, one
+ * `Console.log` call per line, in the order the transitions happened.
+ *
+ * **When to use**
+ *
+ * To see the pool at work, or to reproduce the tutorial's expected output.
+ * `npm start` runs it with the defaults.
+ *
+ * **Details**
+ *
+ * Each worker is a fiber that calls `withPermit` on a shared pool and holds
+ * the permit for `hold`; a rejected worker waits `retry` and tries again until
+ * it is admitted. Steps due at the same instant run in worker order, so the
+ * output depends only on the options, never on scheduling. Completes once
+ * every worker is done and every line is printed. Fails with `InvalidOption`,
+ * having printed nothing, when an option is out of range.
+ *
+ * **Example** (Printing the seed's ten lines)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Demo } from "coroutine-pool"
+ *
+ * Effect.runPromise(Demo.run())
+ * // Worker 0: acquired (1/2 active)
+ * // Worker 1: acquired (2/2 active)
+ * // Worker 2: rejected (2/2 active)
+ * // ...
+ * ```
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run: (options?: Options) => Effect.Effect<void, InvalidOption> = Effect.fn("Demo.run")(function* (
+  options: Options = {}
+) {
+  const { hold, max, retry, workers } = yield* decodeOptions(options)
+  // The pool lives in a scope of its own so that closing it ends the event
+  // stream while the printer's subscription is still open.
+  const poolScope = yield* Scope.fork(yield* Effect.scope)
+  const pool = yield* CoroutinePool.make({ max }).pipe(
+    Scope.provide(poolScope),
+    Effect.mapError(() => new InvalidOption({ option: "max", value: max, expected: "a positive integer" }))
+  )
+  const events = yield* pool.subscribe
+  const printer = yield* Effect.forkChild(
+    Stream.runForEach(events, (event) => Console.log(CoroutinePool.formatEvent(event)))
+  )
+
+  const turnstile = makeTurnstile(workers, yield* Clock.currentTimeMillis)
+  const worker = (id: number) => {
+    // The pool outlives the workers, so a rejection here always means "full".
+    const attempt: Effect.Effect<void> = pool
+      .withPermit(id)(turnstile.after(id, hold))
+      .pipe(Effect.catchTag("PoolRejected", () => Effect.andThen(turnstile.after(id, retry), attempt)))
+    return turnstile.turn(id).pipe(Effect.andThen(attempt), Effect.andThen(turnstile.leave(id)))
+  }
+  yield* Effect.forEach(
+    Array.from({ length: workers }, (_, id) => id),
+    worker,
+    {
+      concurrency: "unbounded",
+      discard: true
+    }
+  )
+
+  yield* Scope.close(poolScope, Exit.void)
+  yield* Fiber.join(printer)
+}, Effect.scoped)

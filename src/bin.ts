@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+/**
+ * The demo's command line: `npm start -- --workers 6 --max 3`.
+ *
+ * Every failure a user can cause (a malformed or out-of-range flag) is printed
+ * as one line on stderr and ends the process with exit code 1, never with a
+ * stack trace.
+ *
+ * @since 0.1.0
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Console, Duration, Effect, Runtime, Schema } from "effect"
+import { CliOutput, Command, Flag } from "effect/cli"
+import { Demo } from "./index.ts"
+
+const duration = (name: string, description: string, fallback: Duration.Duration) =>
+  Flag.String(name).pipe(
+    Flag.filterMap(
+      Schema.decodeUnknownOption(Schema.DurationFromString),
+      () => `a duration such as "250 millis" or "1.5 seconds"`
+    ),
+    Flag.withDescription(`${description}, e.g. "250 millis" (default "${Duration.toMillis(fallback)} millis")`),
+    Flag.withDefault(fallback)
+  )
+
+const flags = {
+  workers: Flag.Int("workers").pipe(
+    Flag.withDescription(`Number of worker fibers, 1 to 1000 (default ${Demo.defaults.workers})`),
+    Flag.withDefault(Demo.defaults.workers)
+  ),
+  max: Flag.Int("max").pipe(
+    Flag.withDescription(`Number of permits in the pool (default ${Demo.defaults.max})`),
+    Flag.withDefault(Demo.defaults.max)
+  ),
+  hold: duration("hold", "How long an admitted worker holds its permit", Demo.defaults.hold),
+  retry: duration("retry", "How long a rejected worker waits before trying again", Demo.defaults.retry)
+}
+
+// A failure that has been printed already: `runMain` exits with code 1 without
+// logging it again.
+class Reported extends Error {
+  override readonly [Runtime.errorReported] = false
+}
+
+const demo = Command.make("coroutine-pool-demo", flags, (options) =>
+  Demo.run(options).pipe(
+    Effect.catchTag("InvalidOption", (error) =>
+      Effect.andThen(
+        Console.error(`Invalid value for flag --${error.option}: ${error.detail}`),
+        Effect.fail(new Reported(error.message))
+      )
+    )
+  )
+).pipe(
+  Command.withDescription(
+    "Runs the Coroutine pattern's demo: workers ask a pool for permits, are admitted or rejected at once, and retry."
+  )
+)
+
+// A parse error gets one line, naming the flag, instead of the whole help text.
+const presenter: CliOutput.Presenter = {
+  present: (event) =>
+    event._tag === "InvalidInvocation"
+      ? Console.error(`${event.errors[0]?.message.replace(/\s*\n\s*/g, " ")} (see --help)`)
+      : CliOutput.defaultPresenter.present(event)
+}
+
+demo.pipe(
+  Command.run({ version: "0.1.0" }),
+  Effect.provide(CliOutput.layerPresenter(presenter)),
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain
+)

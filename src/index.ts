@@ -1,0 +1,20 @@
+/**
+ * CoroutinePool: a bounded pool of permits for Effect fibers, with
+ * tryAcquire-or-reject admission and an ordered stream of events.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * The pool: `make`, `layer`, the `CoroutinePool` service, its events and errors.
+ *
+ * @since 0.1.0
+ */
+export * as CoroutinePool from "./CoroutinePool.ts"
+
+/**
+ * The seed tutorial's scenario, run on a pool and printed line by line.
+ *
+ * @since 0.1.0
+ */
+export * as Demo from "./Demo.ts"

@@ -8,7 +8,8 @@
  *
  * @since 0.1.0
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Console, Duration, Effect, Runtime, Schema } from "effect"
 import { CliOutput, Command, Flag } from "effect/cli"
 import { Demo } from "./index.ts"

@@ -1,0 +1,310 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Fiber, Layer, Schema, Scope, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import { CoroutinePool } from "../src/index.ts"
+
+// A pool in a scope of its own, with every event it publishes recorded as a
+// printed line. `lines` completes once `close` has ended the event stream.
+const recordedPool = (max: number) =>
+  Effect.gen(function* () {
+    const scope = yield* Scope.make()
+    const pool = yield* CoroutinePool.make({ max }).pipe(Scope.provide(scope))
+    const events = yield* pool.subscribe
+    const recorder = yield* Effect.forkChild(Stream.runCollect(Stream.map(events, CoroutinePool.formatEvent)))
+    return { pool, close: Scope.close(scope, Exit.void), lines: Fiber.join(recorder) }
+  })
+
+describe("make", () => {
+  const invalid: ReadonlyArray<unknown> = [0, -1, 1.5, Number.NaN, Infinity, -Infinity, 2 ** 53, "2", null, undefined]
+
+  it.effect("rejects every max that is not a positive safe integer with InvalidPoolSize carrying it", () =>
+    Effect.gen(function* () {
+      for (const max of invalid) {
+        const exit = yield* Effect.exit(CoroutinePool.make({ max: max as number }))
+        assert.isTrue(Exit.isFailure(exit), `max ${String(max)} must fail`)
+        const error = Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : undefined
+        assert.strictEqual(error?._tag, "Some", `max ${String(max)} must fail with an error, not a defect`)
+        if (error?._tag !== "Some") continue
+        assert.instanceOf(error.value, CoroutinePool.InvalidPoolSize)
+        assert.isTrue(Object.is(error.value.max, max), `carries ${String(max)}`)
+      }
+    })
+  )
+
+  it.effect("explains the invalid value in its message", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(CoroutinePool.make({ max: "2" as unknown as number }))
+      assert.strictEqual(error.message, 'Invalid pool size: max must be a positive safe integer, got "2"')
+    })
+  )
+
+  it.effect("accepts 1 and the largest safe integer", () =>
+    Effect.gen(function* () {
+      assert.strictEqual((yield* CoroutinePool.make({ max: 1 })).max, 1)
+      const huge = yield* CoroutinePool.make({ max: Number.MAX_SAFE_INTEGER })
+      assert.strictEqual(huge.max, Number.MAX_SAFE_INTEGER)
+      assert.isTrue(yield* huge.tryAcquire(0))
+    })
+  )
+})
+
+describe("tryAcquire and release", () => {
+  it.effect("admits up to max, rejects the rest at once, and publishes each decision", () =>
+    Effect.gen(function* () {
+      const { close, lines, pool } = yield* recordedPool(2)
+      const decisions = [yield* pool.tryAcquire(0), yield* pool.tryAcquire(1), yield* pool.tryAcquire(2)]
+      assert.deepStrictEqual(decisions, [true, true, false])
+      assert.strictEqual(yield* pool.active, 2)
+      yield* pool.release(1)
+      assert.isTrue(yield* pool.tryAcquire("api"))
+      yield* pool.release(0)
+      yield* pool.release("api")
+      assert.strictEqual(yield* pool.active, 0)
+      yield* close
+      assert.deepStrictEqual(yield* lines, [
+        "Worker 0: acquired (1/2 active)",
+        "Worker 1: acquired (2/2 active)",
+        "Worker 2: rejected (2/2 active)",
+        "Worker 1: released (1/2 active)",
+        "Worker api: acquired (2/2 active)",
+        "Worker 0: released (1/2 active)",
+        "Worker api: released (0/2 active)"
+      ])
+    })
+  )
+
+  it.effect("release without a permit fails with PermitNotHeld and changes nothing", () =>
+    Effect.gen(function* () {
+      const { close, lines, pool } = yield* recordedPool(2)
+      const never = yield* Effect.flip(pool.release(7))
+      assert.instanceOf(never, CoroutinePool.PermitNotHeld)
+      assert.strictEqual(never.worker, 7)
+      assert.strictEqual(never.message, "Worker 7 holds no permit to release")
+      assert.isTrue(yield* pool.tryAcquire(1))
+      yield* pool.release(1)
+      // The seed's Python would count down to -1 here.
+      const twice = yield* Effect.flip(pool.release(1))
+      assert.strictEqual(twice._tag, "PermitNotHeld")
+      assert.strictEqual(yield* pool.active, 0)
+      yield* close
+      assert.deepStrictEqual(yield* lines, ["Worker 1: acquired (1/2 active)", "Worker 1: released (0/2 active)"])
+    })
+  )
+
+  it.effect("counts several permits held by one worker", () =>
+    Effect.gen(function* () {
+      const pool = yield* CoroutinePool.make({ max: 3 })
+      assert.isTrue(yield* pool.tryAcquire("batch"))
+      assert.isTrue(yield* pool.tryAcquire("batch"))
+      yield* pool.release("batch")
+      yield* pool.release("batch")
+      assert.strictEqual((yield* Effect.flip(pool.release("batch")))._tag, "PermitNotHeld")
+      assert.strictEqual(yield* pool.active, 0)
+    })
+  )
+
+  it.effect("release cannot return a permit that withPermit holds", () =>
+    Effect.gen(function* () {
+      const pool = yield* CoroutinePool.make({ max: 1 })
+      const stolen = yield* pool.withPermit(0)(Effect.flip(pool.release(0)))
+      assert.strictEqual(stolen._tag, "PermitNotHeld")
+      assert.strictEqual(yield* pool.active, 0)
+    })
+  )
+})
+
+describe("withPermit", () => {
+  it.effect("runs the effect holding a permit and returns its value", () =>
+    Effect.gen(function* () {
+      const { close, lines, pool } = yield* recordedPool(2)
+      const inside = yield* pool.withPermit(0)(pool.active)
+      assert.strictEqual(inside, 1)
+      assert.strictEqual(yield* pool.active, 0)
+      yield* close
+      assert.deepStrictEqual(yield* lines, ["Worker 0: acquired (1/2 active)", "Worker 0: released (0/2 active)"])
+    })
+  )
+
+  it.effect("fails with PoolRejected, without running the effect, when the pool is full", () =>
+    Effect.gen(function* () {
+      const pool = yield* CoroutinePool.make({ max: 1 })
+      assert.isTrue(yield* pool.tryAcquire(0))
+      let ran = false
+      const error = yield* Effect.flip(pool.withPermit(1)(Effect.sync(() => (ran = true))))
+      assert.isFalse(ran)
+      assert.instanceOf(error, CoroutinePool.PoolRejected)
+      assert.deepStrictEqual([error.worker, error.reason, error.active, error.max], [1, "full", 1, 1])
+      assert.strictEqual(error.message, "Worker 1: rejected, all 1 permits are taken")
+      assert.strictEqual(yield* pool.active, 1)
+    })
+  )
+
+  it.effect("returns the permit on failure and on defect, keeping the cause", () =>
+    Effect.gen(function* () {
+      const pool = yield* CoroutinePool.make({ max: 1 })
+      const failed = yield* Effect.exit(pool.withPermit(0)(Effect.fail("boom")))
+      assert.deepStrictEqual(failed, Exit.fail("boom"))
+      assert.strictEqual(yield* pool.active, 0)
+      const died = yield* Effect.exit(pool.withPermit(0)(Effect.die("bug")))
+      assert.isTrue(Exit.hasDies(died))
+      assert.strictEqual(yield* pool.active, 0)
+    })
+  )
+
+  it.effect("returns the permit when interrupted while holding it", () =>
+    Effect.gen(function* () {
+      const { close, lines, pool } = yield* recordedPool(2)
+      const fiber = yield* Effect.forkChild(pool.withPermit(0)(Effect.never), { startImmediately: true })
+      assert.strictEqual(yield* pool.active, 1)
+      yield* Fiber.interrupt(fiber)
+      assert.strictEqual(yield* pool.active, 0)
+      yield* close
+      assert.deepStrictEqual(yield* lines, ["Worker 0: acquired (1/2 active)", "Worker 0: released (0/2 active)"])
+    })
+  )
+
+  it.effect("under Effect.timeout leaks nothing", () =>
+    Effect.gen(function* () {
+      const { close, lines, pool } = yield* recordedPool(1)
+      const fiber = yield* Effect.forkChild(
+        pool.withPermit(0)(Effect.sleep("1 second")).pipe(Effect.timeout("100 millis"))
+      )
+      yield* TestClock.adjust("100 millis")
+      const exit = yield* Fiber.await(fiber)
+      assert.isTrue(Exit.isFailure(exit) && Cause.findErrorOption(exit.cause)._tag === "Some")
+      assert.strictEqual(yield* pool.active, 0)
+      // The permit is really back: another worker gets it.
+      assert.isTrue(yield* pool.tryAcquire(1))
+      yield* pool.release(1)
+      yield* close
+      assert.deepStrictEqual(yield* lines, [
+        "Worker 0: acquired (1/1 active)",
+        "Worker 0: released (0/1 active)",
+        "Worker 1: acquired (1/1 active)",
+        "Worker 1: released (0/1 active)"
+      ])
+    })
+  )
+
+  it.effect("works data-first and data-last through the module functions", () =>
+    Effect.gen(function* () {
+      const pool = yield* CoroutinePool.make({ max: 1 })
+      assert.strictEqual(yield* Effect.succeed(1).pipe(CoroutinePool.withPermit(pool, "a")), 1)
+      assert.strictEqual(yield* CoroutinePool.withPermit(Effect.succeed(2), pool, "b"), 2)
+      assert.isTrue(yield* CoroutinePool.tryAcquire(pool, "c"))
+      assert.isFalse(yield* CoroutinePool.tryAcquire("d")(pool))
+      yield* CoroutinePool.release("c")(pool)
+      assert.strictEqual((yield* Effect.flip(CoroutinePool.release(pool, "c")))._tag, "PermitNotHeld")
+    })
+  )
+})
+
+describe("events", () => {
+  it.effect("formatEvent renders the seed's lines", () =>
+    Effect.sync(() => {
+      assert.strictEqual(
+        CoroutinePool.formatEvent({ _tag: "Acquired", worker: 0, active: 1, max: 2 }),
+        "Worker 0: acquired (1/2 active)"
+      )
+      assert.strictEqual(
+        CoroutinePool.formatEvent({ _tag: "Rejected", worker: "w-3", active: 2, max: 2 }),
+        "Worker w-3: rejected (2/2 active)"
+      )
+      assert.strictEqual(
+        CoroutinePool.formatEvent({ _tag: "Released", worker: 1, active: 0, max: 2 }),
+        "Worker 1: released (0/2 active)"
+      )
+    })
+  )
+
+  it.effect("round-trip through the PoolEvent schema", () =>
+    Effect.gen(function* () {
+      const event: CoroutinePool.PoolEvent = { _tag: "Rejected", worker: 3, active: 2, max: 2 }
+      const json = yield* Schema.encodeEffect(Schema.fromJsonString(CoroutinePool.PoolEvent))(event)
+      assert.deepStrictEqual(yield* Schema.decodeEffect(Schema.fromJsonString(CoroutinePool.PoolEvent))(json), event)
+    })
+  )
+
+  it.effect("events reaches every subscriber and ends when the pool closes", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const pool = yield* CoroutinePool.make({ max: 1 }).pipe(Scope.provide(scope))
+      const first = yield* Effect.forkChild(Stream.runCollect(pool.events))
+      const second = yield* Effect.forkChild(Stream.runCollect(Stream.map(pool.events, (event) => event._tag)))
+      // `events` subscribes when it runs: let both consumers start first.
+      yield* Effect.yieldNow
+      yield* pool.withPermit(0)(Effect.void)
+      yield* Scope.close(scope, Exit.void)
+      assert.deepStrictEqual(yield* Fiber.join(first), [
+        { _tag: "Acquired", worker: 0, active: 1, max: 1 },
+        { _tag: "Released", worker: 0, active: 0, max: 1 }
+      ])
+      assert.deepStrictEqual(yield* Fiber.join(second), ["Acquired", "Released"])
+    })
+  )
+})
+
+describe("closing the pool", () => {
+  it.effect("interrupts holders, returns every permit and publishes every release before the stream ends", () =>
+    Effect.gen(function* () {
+      const { close, lines, pool } = yield* recordedPool(3)
+      const holders = yield* Effect.forEach([0, 1], (worker) =>
+        Effect.forkChild(pool.withPermit(worker)(Effect.never), { startImmediately: true })
+      )
+      assert.isTrue(yield* pool.tryAcquire(2))
+      assert.strictEqual(yield* pool.active, 3)
+      yield* close
+      for (const holder of holders) assert.isTrue(Exit.hasInterrupts(yield* Fiber.await(holder)))
+      assert.strictEqual(yield* pool.active, 0)
+      assert.deepStrictEqual(yield* lines, [
+        "Worker 0: acquired (1/3 active)",
+        "Worker 1: acquired (2/3 active)",
+        "Worker 2: acquired (3/3 active)",
+        "Worker 0: released (2/3 active)",
+        "Worker 1: released (1/3 active)",
+        "Worker 2: released (0/3 active)"
+      ])
+    })
+  )
+
+  it.effect("admits nobody afterwards", () =>
+    Effect.gen(function* () {
+      const { close, pool } = yield* recordedPool(2)
+      yield* close
+      assert.isFalse(yield* pool.tryAcquire(0))
+      const error = yield* Effect.flip(pool.withPermit(0)(Effect.void))
+      assert.deepStrictEqual([error.reason, error.message], ["closed", "Worker 0: rejected, the pool is closed"])
+      assert.strictEqual(yield* pool.active, 0)
+    })
+  )
+
+  it.effect("does not wait for the closing fiber's own permit", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const pool = yield* CoroutinePool.make({ max: 1 }).pipe(Scope.provide(scope))
+      yield* pool.withPermit(0)(Scope.close(scope, Exit.void))
+      assert.strictEqual(yield* pool.active, 0)
+    })
+  )
+})
+
+describe("layer", () => {
+  it.effect("provides one pool to the whole program", () =>
+    Effect.gen(function* () {
+      const sameAcrossUses = Effect.gen(function* () {
+        const a = yield* CoroutinePool.CoroutinePool
+        const b = yield* CoroutinePool.CoroutinePool
+        assert.isTrue(yield* a.tryAcquire(0))
+        return [a === b, yield* b.active, b.max] as const
+      })
+      assert.deepStrictEqual(yield* Effect.provide(sameAcrossUses, CoroutinePool.layer({ max: 4 })), [true, 1, 4])
+    })
+  )
+
+  it.effect("fails to build with InvalidPoolSize", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(Layer.build(CoroutinePool.layer({ max: 0 })))
+      assert.deepStrictEqual([error._tag, error.max], ["InvalidPoolSize", 0])
+    })
+  )
+})

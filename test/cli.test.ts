@@ -1,0 +1,76 @@
+import { execFile } from "node:child_process"
+import { readFileSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as Transcript from "./Transcript.ts"
+
+const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
+const expected = readFileSync(new URL("./fixtures/expected-output.txt", import.meta.url), "utf8")
+
+interface Run {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+// Runs the CLI as a user would, in a process of its own, on the real clock.
+const cli = (...args: ReadonlyArray<string>) =>
+  Effect.callback<Run>((resume) => {
+    const child = execFile(process.execPath, [bin, ...args], { timeout: 20_000 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1
+      resume(Effect.succeed({ code, stdout, stderr }))
+    })
+    return Effect.sync(() => child.kill())
+  })
+
+describe.concurrent("the demo CLI", () => {
+  it.live("prints the seed's ten lines byte for byte and exits 0", () =>
+    Effect.gen(function* () {
+      const run = yield* cli()
+      assert.deepStrictEqual(run, { code: 0, stdout: expected, stderr: "" })
+    })
+  )
+
+  it.live("takes --workers, --max, --hold and --retry", () =>
+    Effect.gen(function* () {
+      const run = yield* cli("--workers", "5", "--max", "2", "--hold", "30 millis", "--retry", "20 millis")
+      assert.strictEqual(run.code, 0)
+      Transcript.assertConsistent(Transcript.parse(run.stdout.trimEnd().split("\n")), 5, 2)
+    })
+  )
+
+  it.live("--help describes every flag and exits 0", () =>
+    Effect.gen(function* () {
+      const run = yield* cli("--help")
+      assert.strictEqual(run.code, 0)
+      for (const flag of ["--workers", "--max", "--hold", "--retry"]) assert.include(run.stdout, flag)
+    })
+  )
+
+  const bad: ReadonlyArray<[ReadonlyArray<string>, string]> = [
+    [["--max", "0"], "Invalid value for flag --max: expected a positive integer, got 0"],
+    [["--workers", "-3"], "Invalid value for flag --workers: expected an integer from 1 to 1000, got -3"],
+    [
+      ["--hold", "abc"],
+      'Invalid value for flag --hold: "abc". Expected: a duration such as "250 millis" or "1.5 seconds" (see --help)'
+    ],
+    [
+      ["--retry", "0 millis"],
+      'Invalid value for flag --retry: expected a finite duration above zero, such as "100 millis", got 0 millis'
+    ],
+    [
+      ["--workers", "many"],
+      'Invalid value for flag --workers: "many". Expected a string representing a finite number (see --help)'
+    ],
+    [["--max", "1.5"], 'Invalid value for flag --max: "1.5". Expected an integer (see --help)']
+  ]
+  for (const [args, line] of bad) {
+    it.live(`${args.join(" ")}: one line naming the flag on stderr, no stack trace, exit 1`, () =>
+      Effect.gen(function* () {
+        const run = yield* cli(...args)
+        assert.deepStrictEqual(run, { code: 1, stdout: "", stderr: `${line}\n` })
+      })
+    )
+  }
+})

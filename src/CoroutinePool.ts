@@ -253,12 +253,15 @@ export interface CoroutinePool {
   ) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PoolRejected, R>
   /**
    * Every transition from the moment the stream starts running, in the order
-   * they happened. Ends when the pool closes.
+   * they happened. Ends when the pool closes. A consumer forked with
+   * `{ startImmediately: true }` is subscribed before the fork returns.
    */
   readonly events: Stream.Stream<PoolEvent>
   /**
-   * Subscribes now and returns the stream of every later transition. Use it
-   * when no event may be missed: `events` only subscribes once it runs.
+   * Subscribes now and returns the stream of every later transition, for a
+   * consumer that must not miss one. The subscription lives in the caller's
+   * scope: to read every event up to the pool's close, subscribe in a scope
+   * that outlives the pool's.
    */
   readonly subscribe: Effect.Effect<Stream.Stream<PoolEvent>, never, Scope.Scope>
 }

@@ -229,10 +229,11 @@ describe("events", () => {
     Effect.gen(function* () {
       const scope = yield* Scope.make()
       const pool = yield* CoroutinePool.make({ max: 1 }).pipe(Scope.provide(scope))
-      const first = yield* Effect.forkChild(Stream.runCollect(pool.events))
-      const second = yield* Effect.forkChild(Stream.runCollect(Stream.map(pool.events, (event) => event._tag)))
-      // `events` subscribes when it runs: let both consumers start first.
-      yield* Effect.yieldNow
+      // Started immediately, each consumer has subscribed when its fork returns.
+      const first = yield* Effect.forkChild(Stream.runCollect(pool.events), { startImmediately: true })
+      const second = yield* Effect.forkChild(Stream.runCollect(Stream.map(pool.events, (event) => event._tag)), {
+        startImmediately: true
+      })
       yield* pool.withPermit(0)(Effect.void)
       yield* Scope.close(scope, Exit.void)
       assert.deepStrictEqual(yield* Fiber.join(first), [

@@ -11,7 +11,7 @@ import { CoroutinePool } from "../src/index.ts"
 const makeNaivePool = (max: number) =>
   Effect.map(Ref.make(0), (active) => ({
     acquire: (id: number) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const now = yield* Ref.get(active)
         if (now >= max) {
           yield* Console.log(`Worker ${id}: rejected (${now}/${max} active)`)
@@ -22,19 +22,19 @@ const makeNaivePool = (max: number) =>
         return true
       }),
     release: (id: number) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* Ref.set(active, (yield* Ref.get(active)) - 1)
         yield* Console.log(`Worker ${id}: released (${yield* Ref.get(active)}/${max} active)`)
       })
   }))
 
 // The Python's scenario: four threads, two permits; a rejected worker gives up.
-const naive = Effect.gen(function*() {
+const naive = Effect.gen(function* () {
   const pool = yield* makeNaivePool(2)
   yield* Effect.forEach(
     [0, 1, 2, 3],
     (id) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         if (!(yield* pool.acquire(id))) return
         yield* Effect.sleep("100 millis")
         yield* pool.release(id)
@@ -44,7 +44,7 @@ const naive = Effect.gen(function*() {
 })
 
 // The same scenario on the pool, printed from its event stream.
-const atomic = Effect.gen(function*() {
+const atomic = Effect.gen(function* () {
   const pool = yield* CoroutinePool.make({ max: 2 })
   const events = yield* pool.subscribe
   const printer = yield* Effect.forkChild(
@@ -52,13 +52,16 @@ const atomic = Effect.gen(function*() {
   )
   yield* Effect.forEach(
     [0, 1, 2, 3],
-    (id) => pool.withPermit(id)(Effect.sleep("100 millis")).pipe(Effect.catchTag("PoolRejected", () => Effect.void)),
+    (id) =>
+      pool
+        .withPermit(id)(Effect.sleep("100 millis"))
+        .pipe(Effect.catchTag("PoolRejected", () => Effect.void)),
     { concurrency: "unbounded", discard: true }
   )
   yield* Fiber.join(printer)
 }).pipe(Effect.scoped)
 
-const program = Effect.gen(function*() {
+const program = Effect.gen(function* () {
   for (const budget of [2048, 3]) {
     yield* Console.log(`\nnaive port, MaxOpsBeforeYield ${budget}:`)
     yield* Effect.provideService(naive, Scheduler.MaxOpsBeforeYield, budget)

@@ -13,7 +13,7 @@ import { CoroutinePool } from "../src/index.ts"
 const max = 2
 
 // Six workers, each taking a permit three times, printing as the seed does.
-const scenario = Effect.gen(function*() {
+const scenario = Effect.gen(function* () {
   const permits = yield* Semaphore.make(max)
   const active = yield* Ref.make(0)
   const lines: Array<string> = []
@@ -21,7 +21,7 @@ const scenario = Effect.gen(function*() {
   yield* Effect.forEach(
     [0, 1, 2, 3, 4, 5],
     (id) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         for (let round = 0; round < 3; round++) {
           if (!(yield* permits.takeIfAvailable(1))) {
             yield* print(`Worker ${id}: rejected (${yield* Ref.get(active)}/${max} active)`)
@@ -41,7 +41,7 @@ const scenario = Effect.gen(function*() {
 // The same workers on a CoroutinePool, its lines taken from its event stream.
 // The pool gets a scope of its own: closing it ends the stream while the
 // subscription, in the outer scope, is still there to deliver every event.
-const onPool = Effect.gen(function*() {
+const onPool = Effect.gen(function* () {
   const poolScope = yield* Scope.make()
   const pool = yield* Scope.provide(CoroutinePool.make({ max }), poolScope)
   const events = yield* pool.subscribe
@@ -69,11 +69,13 @@ const inconsistencies = (lines: ReadonlyArray<string>) => {
 }
 
 Effect.runPromise(
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     for (const budget of [2048, 3, 4, 5, 6, 7, 8]) {
       const lines = yield* Effect.provideService(scenario, Scheduler.MaxOpsBeforeYield, budget)
       const wrong = inconsistencies(lines)
-      yield* Console.log(`\nSemaphore + Ref, MaxOpsBeforeYield ${budget}: ${wrong.length} of ${lines.length} lines wrong`)
+      yield* Console.log(
+        `\nSemaphore + Ref, MaxOpsBeforeYield ${budget}: ${wrong.length} of ${lines.length} lines wrong`
+      )
       for (const line of wrong.slice(0, 5)) yield* Console.log(`  ${line}`)
     }
     for (const budget of [2048, 3, 4, 5, 6, 7, 8]) {

@@ -169,6 +169,22 @@ export const formatEvent = (event: PoolEvent): string =>
  * `"closed"` when the pool's scope had already closed. `active` and `max` are
  * the pool's figures at the moment of the decision.
  *
+ * **Example** (Shedding load with a fallback)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CoroutinePool } from "coroutine-pool"
+ *
+ * declare const pool: CoroutinePool.CoroutinePool
+ * declare const search: Effect.Effect<ReadonlyArray<string>>
+ *
+ * const results = pool.withPermit("search")(search).pipe(
+ *   Effect.catchTag("PoolRejected", (rejected) =>
+ *     rejected.reason === "full" ? Effect.succeed([]) : Effect.fail(rejected)
+ *   )
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */

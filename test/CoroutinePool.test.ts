@@ -2,17 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Layer, Schema, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { CoroutinePool } from "../src/index.ts"
-
-// A pool in a scope of its own, with every event it publishes recorded as a
-// printed line. `lines` completes once `close` has ended the event stream.
-const recordedPool = (max: number) =>
-  Effect.gen(function* () {
-    const scope = yield* Scope.make()
-    const pool = yield* CoroutinePool.make({ max }).pipe(Scope.provide(scope))
-    const events = yield* pool.subscribe
-    const recorder = yield* Effect.forkChild(Stream.runCollect(Stream.map(events, CoroutinePool.formatEvent)))
-    return { pool, close: Scope.close(scope, Exit.void), lines: Fiber.join(recorder) }
-  })
+import * as RecordedPool from "./RecordedPool.ts"
 
 describe("make", () => {
   const invalid: ReadonlyArray<unknown> = [0, -1, 1.5, Number.NaN, Infinity, -Infinity, 2 ** 53, "2", null, undefined]
@@ -51,7 +41,7 @@ describe("make", () => {
 describe("tryAcquire and release", () => {
   it.effect("admits up to max, rejects the rest at once, and publishes each decision", () =>
     Effect.gen(function* () {
-      const { close, lines, pool } = yield* recordedPool(2)
+      const { close, lines, pool } = yield* RecordedPool.make(2)
       const decisions = [yield* pool.tryAcquire(0), yield* pool.tryAcquire(1), yield* pool.tryAcquire(2)]
       assert.deepStrictEqual(decisions, [true, true, false])
       assert.strictEqual(yield* pool.active, 2)
@@ -75,7 +65,7 @@ describe("tryAcquire and release", () => {
 
   it.effect("release without a permit fails with PermitNotHeld and changes nothing", () =>
     Effect.gen(function* () {
-      const { close, lines, pool } = yield* recordedPool(2)
+      const { close, lines, pool } = yield* RecordedPool.make(2)
       const never = yield* Effect.flip(pool.release(7))
       assert.instanceOf(never, CoroutinePool.PermitNotHeld)
       assert.strictEqual(never.worker, 7)
@@ -116,7 +106,7 @@ describe("tryAcquire and release", () => {
 describe("withPermit", () => {
   it.effect("runs the effect holding a permit and returns its value", () =>
     Effect.gen(function* () {
-      const { close, lines, pool } = yield* recordedPool(2)
+      const { close, lines, pool } = yield* RecordedPool.make(2)
       const inside = yield* pool.withPermit(0)(pool.active)
       assert.strictEqual(inside, 1)
       assert.strictEqual(yield* pool.active, 0)
@@ -153,7 +143,7 @@ describe("withPermit", () => {
 
   it.effect("returns the permit when interrupted while holding it", () =>
     Effect.gen(function* () {
-      const { close, lines, pool } = yield* recordedPool(2)
+      const { close, lines, pool } = yield* RecordedPool.make(2)
       const fiber = yield* Effect.forkChild(pool.withPermit(0)(Effect.never), { startImmediately: true })
       assert.strictEqual(yield* pool.active, 1)
       yield* Fiber.interrupt(fiber)
@@ -165,7 +155,7 @@ describe("withPermit", () => {
 
   it.effect("under Effect.timeout leaks nothing", () =>
     Effect.gen(function* () {
-      const { close, lines, pool } = yield* recordedPool(1)
+      const { close, lines, pool } = yield* RecordedPool.make(1)
       const fiber = yield* Effect.forkChild(
         pool.withPermit(0)(Effect.sleep("1 second")).pipe(Effect.timeout("100 millis"))
       )
@@ -248,7 +238,7 @@ describe("events", () => {
 describe("closing the pool", () => {
   it.effect("interrupts holders, returns every permit and publishes every release before the stream ends", () =>
     Effect.gen(function* () {
-      const { close, lines, pool } = yield* recordedPool(3)
+      const { close, lines, pool } = yield* RecordedPool.make(3)
       const holders = yield* Effect.forEach([0, 1], (worker) =>
         Effect.forkChild(pool.withPermit(worker)(Effect.never), { startImmediately: true })
       )
@@ -270,7 +260,7 @@ describe("closing the pool", () => {
 
   it.effect("admits nobody afterwards", () =>
     Effect.gen(function* () {
-      const { close, pool } = yield* recordedPool(2)
+      const { close, pool } = yield* RecordedPool.make(2)
       yield* close
       assert.isFalse(yield* pool.tryAcquire(0))
       const error = yield* Effect.flip(pool.withPermit(0)(Effect.void))

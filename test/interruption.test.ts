@@ -1,16 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Scheduler, Schema, Scope, Stream } from "effect"
+import { Effect, Exit, Fiber, Scheduler, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { CoroutinePool } from "../src/index.ts"
+import type { CoroutinePool } from "../src/index.ts"
+import * as RecordedPool from "./RecordedPool.ts"
 import * as Stepper from "./Stepper.ts"
-
-const recordedPool = (max: number) =>
-  Effect.gen(function* () {
-    const scope = yield* Scope.make()
-    const pool = yield* CoroutinePool.make({ max }).pipe(Scope.provide(scope))
-    const recorder = yield* Effect.forkChild(Stream.runCollect(yield* pool.subscribe))
-    return { pool, scope, close: Scope.close(scope, Exit.void), events: Fiber.join(recorder) }
-  })
 
 const tags = (events: ReadonlyArray<CoroutinePool.PoolEvent>) => events.map((event) => `${event._tag} ${event.worker}`)
 
@@ -19,7 +12,7 @@ describe("interrupting a worker at every step of withPermit", () => {
     Effect.gen(function* () {
       const outcomes: Array<boolean> = []
       for (let steps = 0; steps < 12; steps++) {
-        const { close, events, pool } = yield* recordedPool(1)
+        const { close, events, pool } = yield* RecordedPool.make(1)
         const stepper = Stepper.make()
         // A little work before the call, so the sweep starts before the acquisition.
         const worker = yield* Effect.yieldNow.pipe(
@@ -71,7 +64,7 @@ describe("interruption racing the work, any scheduling", () => {
     },
     ({ budget, max, workers }) =>
       Effect.gen(function* () {
-        const { close, events, pool } = yield* recordedPool(max)
+        const { close, events, pool } = yield* RecordedPool.make(max)
         const fibers = yield* Effect.forEach(workers, ({ cut, hold }, worker) => {
           const work = pool.withPermit(worker)(Effect.sleep(hold))
           return Effect.forkChild(cut?.by === "timeout" ? Effect.timeout(work, cut.at) : work)
@@ -100,7 +93,7 @@ describe("interruption racing the work, any scheduling", () => {
 describe("closing the pool's scope with workers running", () => {
   it.effect("leaves no fiber, no permit and no unmatched event behind", () =>
     Effect.gen(function* () {
-      const { close, events, pool, scope } = yield* recordedPool(2)
+      const { close, events, pool, scope } = yield* RecordedPool.make(2)
       // Seed-style workers that retry until admitted, forked into the pool's scope.
       const worker = (id: number): Effect.Effect<void> =>
         pool
@@ -124,7 +117,7 @@ describe("closing the pool's scope with workers running", () => {
 
   it.effect("interrupts holders forked elsewhere and waits for their releases", () =>
     Effect.gen(function* () {
-      const { close, events, pool } = yield* recordedPool(2)
+      const { close, events, pool } = yield* RecordedPool.make(2)
       const released: Array<number> = []
       const holders = yield* Effect.forEach([0, 1], (id) =>
         pool

@@ -1,0 +1,19 @@
+// A pool in a scope of its own, with every event it publishes recorded from
+// the start. `events` and `lines` complete once `close` has ended the stream.
+import { Effect, Exit, Fiber, Scope, Stream } from "effect"
+import { CoroutinePool } from "../src/index.ts"
+
+export const make = (max: number) =>
+  Effect.gen(function* () {
+    const scope = yield* Scope.make()
+    const pool = yield* CoroutinePool.make({ max }).pipe(Scope.provide(scope))
+    const recorder = yield* Effect.forkChild(Stream.runCollect(yield* pool.subscribe))
+    const events = Fiber.join(recorder)
+    return {
+      pool,
+      scope,
+      close: Scope.close(scope, Exit.void),
+      events,
+      lines: Effect.map(events, (all) => all.map(CoroutinePool.formatEvent))
+    }
+  })

@@ -45,6 +45,19 @@ describe("Demo.run", () => {
     })
   )
 
+  it.effect("stops every worker when interrupted, after a consistent prefix of the lines", () =>
+    Effect.gen(function* () {
+      const fiber = yield* VirtualTime.start(Demo.run())
+      yield* TestClock.adjust("150 millis")
+      yield* Fiber.interrupt(fiber)
+      const printed = yield* TestConsole.logLines
+      assert.deepStrictEqual(printed, expected.slice(0, printed.length))
+      assert.isAtLeast(printed.length, 8)
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual((yield* TestConsole.logLines).length, printed.length, "nothing runs on afterwards")
+    })
+  )
+
   it.effect("prints nothing and fails with InvalidOption naming the option", () =>
     Effect.gen(function* () {
       const cases: ReadonlyArray<[Demo.Options, string, string]> = [

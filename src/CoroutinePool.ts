@@ -60,13 +60,16 @@ export type WorkerId = number | string
 // events
 // ---------------------------------------------------------------------------
 
+// Every event names the worker and the pool's figures right after it.
+const transition = { worker: WorkerId, active: Schema.Int, max: Schema.Int }
+
 /**
  * A worker was admitted. `active` is the count right after the admission.
  *
  * @since 0.1.0
  * @category events
  */
-export const Acquired = Schema.TaggedStruct("Acquired", { worker: WorkerId, active: Schema.Int, max: Schema.Int })
+export const Acquired = Schema.TaggedStruct("Acquired", transition)
 
 /**
  * @since 0.1.0
@@ -81,7 +84,7 @@ export interface Acquired extends Schema.Schema.Type<typeof Acquired> {}
  * @since 0.1.0
  * @category events
  */
-export const Rejected = Schema.TaggedStruct("Rejected", { worker: WorkerId, active: Schema.Int, max: Schema.Int })
+export const Rejected = Schema.TaggedStruct("Rejected", transition)
 
 /**
  * @since 0.1.0
@@ -95,7 +98,7 @@ export interface Rejected extends Schema.Schema.Type<typeof Rejected> {}
  * @since 0.1.0
  * @category events
  */
-export const Released = Schema.TaggedStruct("Released", { worker: WorkerId, active: Schema.Int, max: Schema.Int })
+export const Released = Schema.TaggedStruct("Released", transition)
 
 /**
  * @since 0.1.0

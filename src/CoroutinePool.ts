@@ -10,14 +10,16 @@
  */
 import * as Channel from "effect/Channel"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Take from "effect/Take"
 
@@ -60,11 +62,13 @@ export type WorkerId = number | string
 // events
 // ---------------------------------------------------------------------------
 
-// Every event names the worker and the pool's figures right after it.
-const transition = { worker: WorkerId, active: Schema.Int, max: Schema.Int }
+// Every worker event names the worker and the pool's figures right after it:
+// permits taken, permits in force (the max at that moment) and waiters queued.
+const transition = { worker: WorkerId, active: Schema.Int, max: Schema.Int, waiting: Schema.Int }
 
 /**
- * A worker was admitted. `active` is the count right after the admission.
+ * A worker was admitted, at once or when its turn in the queue came. `active`
+ * is the count right after the admission.
  *
  * @since 0.1.0
  * @category events
@@ -78,8 +82,9 @@ export const Acquired = Schema.TaggedStruct("Acquired", transition)
 export interface Acquired extends Schema.Schema.Type<typeof Acquired> {}
 
 /**
- * A worker was turned away because every permit was taken. `active` is
- * unchanged by a rejection, so it equals `max`.
+ * A worker was turned away at once: every permit was taken and it could not
+ * queue (`maxWaiting` is 0, or the queue was full). A rejection changes no
+ * figure.
  *
  * @since 0.1.0
  * @category events
@@ -93,7 +98,9 @@ export const Rejected = Schema.TaggedStruct("Rejected", transition)
 export interface Rejected extends Schema.Schema.Type<typeof Rejected> {}
 
 /**
- * A worker returned its permit. `active` is the count right after the release.
+ * A worker returned its permit. `active` is the count right after the release:
+ * when a waiter was queued, the permit went straight to it and its `Acquired`
+ * event follows at once.
  *
  * @since 0.1.0
  * @category events
@@ -107,11 +114,79 @@ export const Released = Schema.TaggedStruct("Released", transition)
 export interface Released extends Schema.Schema.Type<typeof Released> {}
 
 /**
+ * Every permit was taken and the worker joined the back of the queue.
+ * `waiting` counts it.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export const Queued = Schema.TaggedStruct("Queued", transition)
+
+/**
+ * @since 0.1.0
+ * @category events
+ */
+export interface Queued extends Schema.Schema.Type<typeof Queued> {}
+
+/**
+ * A queued worker waited `maxWait` without getting a permit and left the queue.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export const TimedOut = Schema.TaggedStruct("TimedOut", transition)
+
+/**
+ * @since 0.1.0
+ * @category events
+ */
+export interface TimedOut extends Schema.Schema.Type<typeof TimedOut> {}
+
+/**
+ * A queued worker left the queue without a permit because it was interrupted
+ * or the pool closed.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export const Abandoned = Schema.TaggedStruct("Abandoned", transition)
+
+/**
+ * @since 0.1.0
+ * @category events
+ */
+export interface Abandoned extends Schema.Schema.Type<typeof Abandoned> {}
+
+/**
+ * `resize` changed the number of permits from `from` to `max`. Growing admits
+ * waiters at once (their `Acquired` events follow); shrinking takes no permit
+ * back, so `active` may stay above `max` until holders release.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export const Resized = Schema.TaggedStruct("Resized", {
+  from: Schema.Int,
+  max: Schema.Int,
+  active: Schema.Int,
+  waiting: Schema.Int
+})
+
+/**
+ * @since 0.1.0
+ * @category events
+ */
+export interface Resized extends Schema.Schema.Type<typeof Resized> {}
+
+/**
  * One transition of a pool, as published on {@link CoroutinePool.events}.
  *
  * **Details**
  *
- * The schema lets tools decode events that were written out as JSON.
+ * A worker's life in the pool reads `Acquired`, then `Released`; or
+ * `Rejected`; or `Queued`, then `Acquired` (and later `Released`), `TimedOut`
+ * or `Abandoned`. `Resized` marks a change of `max`. The schema lets tools
+ * decode events that were written out as JSON.
  *
  * **Example** (Decoding an event)
  *
@@ -123,7 +198,8 @@ export interface Released extends Schema.Schema.Type<typeof Released> {}
  *   _tag: "Acquired",
  *   worker: 0,
  *   active: 1,
- *   max: 2
+ *   max: 2,
+ *   waiting: 0
  * })
  * console.log(CoroutinePool.formatEvent(event)) // Worker 0: acquired (1/2 active)
  * ```
@@ -131,46 +207,72 @@ export interface Released extends Schema.Schema.Type<typeof Released> {}
  * @since 0.1.0
  * @category events
  */
-export const PoolEvent = Schema.Union([Acquired, Rejected, Released])
+export const PoolEvent = Schema.Union([Acquired, Rejected, Released, Queued, TimedOut, Abandoned, Resized])
 
 /**
  * @since 0.1.0
  * @category events
  */
-export type PoolEvent = Acquired | Rejected | Released
+export type PoolEvent = Acquired | Rejected | Released | Queued | TimedOut | Abandoned | Resized
 
-const verbs = { Acquired: "acquired", Rejected: "rejected", Released: "released" } as const
+const verbs = {
+  Acquired: "acquired",
+  Rejected: "rejected",
+  Released: "released",
+  Queued: "queued",
+  TimedOut: "timed out",
+  Abandoned: "abandoned"
+} as const
 
 /**
- * Renders an event as the seed tutorial prints it.
+ * Renders an event as one line, in the seed tutorial's words.
  *
- * **Example** (Formatting an event)
+ * **Details**
+ *
+ * The queue length is shown only when someone waits, so a pool without waiting
+ * prints exactly the seed's lines.
+ *
+ * **Example** (Formatting events)
  *
  * ```ts
  * import { CoroutinePool } from "coroutine-pool"
  *
- * CoroutinePool.formatEvent({ _tag: "Rejected", worker: 2, active: 2, max: 2 })
+ * CoroutinePool.formatEvent({ _tag: "Rejected", worker: 2, active: 2, max: 2, waiting: 0 })
  * // => "Worker 2: rejected (2/2 active)"
+ * CoroutinePool.formatEvent({ _tag: "Queued", worker: 3, active: 2, max: 2, waiting: 1 })
+ * // => "Worker 3: queued (2/2 active, 1 waiting)"
  * ```
  *
  * @since 0.1.0
  * @category events
  */
-export const formatEvent = (event: PoolEvent): string =>
-  `Worker ${event.worker}: ${verbs[event._tag]} (${event.active}/${event.max} active)`
+export const formatEvent = (event: PoolEvent): string => {
+  const figures = `${event.active}/${event.max} active${event.waiting > 0 ? `, ${event.waiting} waiting` : ""}`
+  return event._tag === "Resized"
+    ? `Pool: resized from ${event.from} to ${event.max} (${figures})`
+    : `Worker ${event.worker}: ${verbs[event._tag]} (${figures})`
+}
 
 // ---------------------------------------------------------------------------
 // errors
 // ---------------------------------------------------------------------------
 
 /**
- * `withPermit` could not be admitted.
+ * `withPermit`, `withPermitWaiting` or `acquire` could not get a permit.
  *
  * **Details**
  *
- * `reason` is `"full"` when all `max` permits were taken at that moment, and
- * `"closed"` when the pool's scope had already closed. `active` and `max` are
- * the pool's figures at the moment of the decision.
+ * `reason` says why:
+ *
+ * - `"full"`: every permit was taken and the call could not wait
+ *   (`withPermit`, or `maxWaiting` is 0);
+ * - `"queue-full"`: every permit was taken and `maxWaiting` callers were
+ *   already queued;
+ * - `"timeout"`: the caller waited `maxWait` without its turn coming;
+ * - `"closed"`: the pool's scope had closed (before the call, or while it
+ *   waited).
+ *
+ * `active` and `max` are the pool's figures at the moment of the decision.
  *
  * **Example** (Shedding load with a fallback)
  *
@@ -181,9 +283,9 @@ export const formatEvent = (event: PoolEvent): string =>
  * declare const pool: CoroutinePool.CoroutinePool
  * declare const search: Effect.Effect<ReadonlyArray<string>>
  *
- * const results = pool.withPermit("search")(search).pipe(
+ * const results = pool.withPermitWaiting("search")(search).pipe(
  *   Effect.catchTag("PoolRejected", (rejected) =>
- *     rejected.reason === "full" ? Effect.succeed([]) : Effect.fail(rejected)
+ *     rejected.reason === "closed" ? Effect.fail(rejected) : Effect.succeed([])
  *   )
  * )
  * ```
@@ -193,16 +295,21 @@ export const formatEvent = (event: PoolEvent): string =>
  */
 export class PoolRejected extends Schema.TaggedError<PoolRejected>()("PoolRejected", {
   worker: WorkerId,
-  reason: Schema.Literals(["full", "closed"]),
+  reason: Schema.Literals(["full", "queue-full", "timeout", "closed"]),
   active: Schema.Int,
   max: Schema.Int
 }) {
   override get message(): string {
-    return this.reason === "full"
-      ? `Worker ${this.worker}: rejected, all ${this.max} permits are taken`
-      : `Worker ${this.worker}: rejected, the pool is closed`
+    return `Worker ${this.worker}: rejected, ${explanations[this.reason](this.max)}`
   }
 }
+
+const explanations = {
+  full: (max: number) => `all ${max} permits are taken`,
+  "queue-full": (max: number) => `all ${max} permits are taken and the queue is full`,
+  timeout: () => "no permit came free within maxWait",
+  closed: () => "the pool is closed"
+} as const
 
 /**
  * `release` was called for a worker that holds no permit taken with
@@ -220,8 +327,8 @@ export class PermitNotHeld extends Schema.TaggedError<PermitNotHeld>()("PermitNo
 }
 
 /**
- * `make` was given a `max` that is not a positive safe integer. `max` carries
- * the offending value as given.
+ * `make` or `resize` was given a `max` that is not a positive safe integer.
+ * `max` carries the offending value as given. Nothing was changed.
  *
  * @since 0.1.0
  * @category errors
@@ -230,31 +337,57 @@ export class InvalidPoolSize extends Schema.TaggedError<InvalidPoolSize>()("Inva
   max: Schema.Unknown
 }) {
   override get message(): string {
-    const shown = typeof this.max === "string" ? JSON.stringify(this.max) : String(this.max)
-    return `Invalid pool size: max must be a positive safe integer, got ${shown}`
+    return `Invalid pool size: max must be a positive safe integer, got ${show(this.max)}`
   }
 }
+
+/**
+ * `make` was given a bad waiting option: `maxWaiting` must be a safe integer
+ * of zero or more, `maxWait` a duration of zero or more (infinite allowed).
+ * `value` carries the offending value as given.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidPoolOption extends Schema.TaggedError<InvalidPoolOption>()("InvalidPoolOption", {
+  option: Schema.Literals(["maxWaiting", "maxWait"]),
+  value: Schema.Unknown
+}) {
+  override get message(): string {
+    const expected =
+      this.option === "maxWaiting"
+        ? "a safe integer of zero or more"
+        : 'a duration of zero or more, such as "5 seconds"'
+    return `Invalid ${this.option}: expected ${expected}, got ${show(this.value)}`
+  }
+}
+
+const show = (value: unknown): string => (typeof value === "string" ? JSON.stringify(value) : String(value))
 
 // ---------------------------------------------------------------------------
 // models
 // ---------------------------------------------------------------------------
 
 /**
- * A bounded pool of permits with tryAcquire-or-reject admission.
+ * A bounded pool of permits: tryAcquire-or-reject admission, with an optional
+ * bounded FIFO queue.
  *
  * @since 0.1.0
  * @category models
  */
 export interface CoroutinePool {
   readonly [TypeId]: TypeId
-  /** The number of permits. */
-  readonly max: number
+  /** The number of permits in force (it changes with `resize`). */
+  readonly max: Effect.Effect<number>
   /** The number of permits taken right now. */
   readonly active: Effect.Effect<number>
+  /** The pool's figures and totals, read in one step. */
+  readonly stats: Effect.Effect<PoolStats>
   /**
    * Takes a permit if one is free, never waiting. `true` means admitted: the
    * caller owns the permit until it calls `release` with the same worker.
-   * Publishes `Acquired` or `Rejected`. A closed pool answers `false`.
+   * Publishes `Acquired` or `Rejected`. A closed pool answers `false`. While
+   * callers are queued it answers `false`: freed permits go to them first.
    */
   readonly tryAcquire: (worker: WorkerId) => Effect.Effect<boolean>
   /**
@@ -263,13 +396,33 @@ export interface CoroutinePool {
    */
   readonly release: (worker: WorkerId) => Effect.Effect<void, PermitNotHeld>
   /**
-   * Runs an effect holding a permit, or fails with `PoolRejected` without
-   * running it. The permit is returned however the effect ends: success,
-   * failure, defect or interruption.
+   * Runs an effect holding a permit, or fails at once with `PoolRejected`
+   * without running it. The permit is returned however the effect ends:
+   * success, failure, defect or interruption.
    */
   readonly withPermit: (
     worker: WorkerId
   ) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PoolRejected, R>
+  /**
+   * Like `withPermit`, but when every permit is taken the caller queues (up
+   * to `maxWaiting` callers, in strict FIFO order, for up to `maxWait`).
+   * With `maxWaiting: 0` it behaves exactly like `withPermit`.
+   */
+  readonly withPermitWaiting: (
+    worker: WorkerId
+  ) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PoolRejected, R>
+  /**
+   * Takes a permit, waiting like `withPermitWaiting`, and holds it until the
+   * current scope closes.
+   */
+  readonly acquire: (worker: WorkerId) => Effect.Effect<void, PoolRejected, Scope.Scope>
+  /**
+   * Changes the number of permits. Growing admits queued callers at once;
+   * shrinking takes no permit back: holders finish, and nobody is admitted
+   * until `active` is below the new `max`. Fails with `InvalidPoolSize`,
+   * changing nothing, unless `max` is a positive safe integer.
+   */
+  readonly resize: (max: number) => Effect.Effect<void, InvalidPoolSize>
   /**
    * Every transition from the moment the stream starts running, in the order
    * they happened. Ends when the pool closes. A consumer forked with
@@ -283,6 +436,40 @@ export interface CoroutinePool {
    * that outlives the pool's.
    */
   readonly subscribe: Effect.Effect<Stream.Stream<PoolEvent>, never, Scope.Scope>
+}
+
+/**
+ * A pool's figures at one moment and its totals since it was made.
+ *
+ * **Details**
+ *
+ * Each total counts the events of that kind the pool has published, so stats
+ * and the event stream always agree.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PoolStats {
+  /** Permits taken right now (may exceed `max` for a while after a shrink). */
+  readonly active: number
+  /** Callers queued right now. */
+  readonly waiting: number
+  /** Permits in force. */
+  readonly max: number
+  /** The queue bound. */
+  readonly maxWaiting: number
+  /** `Acquired` events so far: admissions, at once or from the queue. */
+  readonly acquired: number
+  /** `Rejected` events so far: callers turned away at once. */
+  readonly rejected: number
+  /** `Released` events so far. */
+  readonly released: number
+  /** `Queued` events so far. */
+  readonly queued: number
+  /** `TimedOut` events so far. */
+  readonly timedOut: number
+  /** `Abandoned` events so far. */
+  readonly abandoned: number
 }
 
 /**
@@ -315,38 +502,110 @@ export const CoroutinePool: Context.Service<CoroutinePool, CoroutinePool> = Cont
 export interface Options {
   /** The number of permits: a positive safe integer. */
   readonly max: number
+  /**
+   * How many callers of `withPermitWaiting` and `acquire` may queue while
+   * every permit is taken. Default 0: nobody waits, they are rejected at once.
+   */
+  readonly maxWaiting?: number | undefined
+  /** How long a queued caller waits before it fails with `"timeout"`. Default: no limit. */
+  readonly maxWait?: Duration.Input | undefined
 }
 
 // ---------------------------------------------------------------------------
 // implementation
 // ---------------------------------------------------------------------------
 
+type WorkerEvent = Exclude<PoolEvent, Resized>
+
+// Where a queued caller stands. Only the pool's transitions change it.
+const Waiting = 0
+const Granted = 1
+const Closed = 2
+
+// A queued caller: a node of the pool's doubly linked queue, so that leaving
+// it (interruption, timeout) is O(1) wherever the node stands.
+class Waiter {
+  status: typeof Waiting | typeof Granted | typeof Closed = Waiting
+  // Set once the fiber has parked; cleared when it is woken.
+  resume: ((effect: Effect.Effect<void>) => void) | undefined = undefined
+  prev: Waiter | undefined = undefined
+  next: Waiter | undefined = undefined
+  readonly worker: WorkerId
+  readonly fiber: Fiber.Fiber<unknown, unknown>
+
+  constructor(worker: WorkerId, fiber: Fiber.Fiber<unknown, unknown>) {
+    this.worker = worker
+    this.fiber = fiber
+  }
+}
+
+// A permit taken with `acquire`, returned when its scope closes or, if the
+// pool closes first, by the pool (then the scope's finalizer does nothing).
+interface ScopedPermit {
+  readonly worker: WorkerId
+  returned: boolean
+}
+
 // All of a pool's state, and the only code that changes it. Each method runs
 // synchronously from start to end, and the runtime never switches fibers in
 // the middle of synchronous code, so a decision, the count change and the
 // published event form one atomic step: no lock is needed, and the event
 // stream lists transitions in exactly the order they happened.
+//
+// Invariant: while anyone is queued, every permit is taken (`waiting > 0`
+// implies `active >= max`). Each freed permit goes straight to the head of
+// the queue, so a newcomer (`tryAcquire`, `withPermit`) can never overtake a
+// waiter: there is no barging.
 class PoolState {
   active = 0
+  waiting = 0
   closed = false
+  max: number
+  readonly maxWaiting: number
+  readonly totals = { Acquired: 0, Rejected: 0, Released: 0, Queued: 0, TimedOut: 0, Abandoned: 0 }
   // Permits taken with `tryAcquire`, per worker: the only ones `release` may return.
   readonly manual = new Map<WorkerId, number>()
-  // Fibers inside `withPermit`, with how many permits each holds there, so
-  // closing the pool can interrupt them.
+  // Fibers holding permits inside `withPermit` / `withPermitWaiting`, with
+  // how many each holds, so closing the pool can interrupt them.
   readonly holders = new Map<Fiber.Fiber<unknown, unknown>, number>()
-  readonly max: number
+  readonly scoped = new Set<ScopedPermit>()
   readonly pubsub: PubSub.PubSub<Take.Take<PoolEvent>>
+  private head: Waiter | undefined = undefined
+  private tail: Waiter | undefined = undefined
 
-  constructor(max: number, pubsub: PubSub.PubSub<Take.Take<PoolEvent>>) {
+  constructor(max: number, maxWaiting: number, pubsub: PubSub.PubSub<Take.Take<PoolEvent>>) {
     this.max = max
+    this.maxWaiting = maxWaiting
     this.pubsub = pubsub
   }
 
-  private publish(_tag: PoolEvent["_tag"], worker: WorkerId): void {
+  private publish(_tag: WorkerEvent["_tag"], worker: WorkerId): void {
+    this.totals[_tag]++
     // After the pool has ended its stream this is a no-op.
-    PubSub.publishUnsafe(this.pubsub, [{ _tag, worker, active: this.active, max: this.max }])
+    PubSub.publishUnsafe(this.pubsub, [{ _tag, worker, active: this.active, max: this.max, waiting: this.waiting }])
   }
 
+  rejection(worker: WorkerId, reason: PoolRejected["reason"]): PoolRejected {
+    return new PoolRejected({ worker, reason, active: this.active, max: this.max })
+  }
+
+  stats(): PoolStats {
+    const { totals } = this
+    return {
+      active: this.active,
+      waiting: this.waiting,
+      max: this.max,
+      maxWaiting: this.maxWaiting,
+      acquired: totals.Acquired,
+      rejected: totals.Rejected,
+      released: totals.Released,
+      queued: totals.Queued,
+      timedOut: totals.TimedOut,
+      abandoned: totals.Abandoned
+    }
+  }
+
+  // Admits at once or not at all. A closed pool rejects silently.
   admit(worker: WorkerId): boolean {
     if (this.closed) return false
     if (this.active >= this.max) {
@@ -358,9 +617,91 @@ class PoolState {
     return true
   }
 
+  // Admits at once (undefined), queues (a Waiter) or rejects.
+  enter(worker: WorkerId, fiber: Fiber.Fiber<unknown, unknown>): Waiter | PoolRejected | undefined {
+    if (this.closed) return this.rejection(worker, "closed")
+    if (this.active < this.max) {
+      this.active++
+      this.hold(fiber)
+      this.publish("Acquired", worker)
+      return undefined
+    }
+    if (this.waiting >= this.maxWaiting) {
+      this.publish("Rejected", worker)
+      return this.rejection(worker, this.maxWaiting === 0 ? "full" : "queue-full")
+    }
+    const waiter = new Waiter(worker, fiber)
+    if (this.tail === undefined) this.head = waiter
+    else {
+      this.tail.next = waiter
+      waiter.prev = this.tail
+    }
+    this.tail = waiter
+    this.waiting++
+    this.publish("Queued", worker)
+    return waiter
+  }
+
+  // The wait of `waiter` ended without interruption: it was granted a
+  // permit, the pool closed, or `maxWait` passed.
+  settle(waiter: Waiter): PoolRejected | undefined {
+    if (waiter.status === Granted) return undefined
+    if (waiter.status === Closed) return this.rejection(waiter.worker, "closed")
+    this.unlink(waiter)
+    this.publish("TimedOut", waiter.worker)
+    return this.rejection(waiter.worker, "timeout")
+  }
+
+  // The wait of `waiter` was interrupted. If the permit was handed over in
+  // the meantime it is passed on, so an interrupt racing a hand-off neither
+  // loses nor duplicates a permit.
+  leave(waiter: Waiter): void {
+    waiter.resume = undefined
+    if (waiter.status === Granted) this.releaseFor(waiter.fiber, waiter.worker)
+    else if (waiter.status === Waiting) {
+      this.unlink(waiter)
+      this.publish("Abandoned", waiter.worker)
+    }
+  }
+
+  private unlink(waiter: Waiter): void {
+    if (waiter.prev === undefined) this.head = waiter.next
+    else waiter.prev.next = waiter.next
+    if (waiter.next === undefined) this.tail = waiter.prev
+    else waiter.next.prev = waiter.prev
+    waiter.prev = undefined
+    waiter.next = undefined
+    this.waiting--
+  }
+
+  // Gives free permits to the head of the queue, in order.
+  private handOff(): void {
+    while (this.head !== undefined && this.active < this.max) {
+      const waiter = this.head
+      this.unlink(waiter)
+      waiter.status = Granted
+      this.active++
+      this.hold(waiter.fiber)
+      this.publish("Acquired", waiter.worker)
+      this.wake(waiter)
+    }
+  }
+
+  // Resumes a parked waiter from the scheduler, not from here: resuming runs
+  // the waiter's fiber on the spot, inside this transition, and a long queue
+  // of short tasks would nest one release inside another until the stack
+  // overflowed. A waiter that has not parked yet sees its status when it parks.
+  private wake(waiter: Waiter): void {
+    const resume = waiter.resume
+    if (resume === undefined) return
+    waiter.resume = undefined
+    waiter.fiber.currentDispatcher.scheduleTask(() => resume(Effect.void), 0)
+  }
+
   releaseOne(worker: WorkerId): void {
     this.active--
     this.publish("Released", worker)
+    this.handOff()
   }
 
   tryAcquire(worker: WorkerId): boolean {
@@ -379,25 +720,67 @@ class PoolState {
   }
 
   acquireFor(fiber: Fiber.Fiber<unknown, unknown>, worker: WorkerId): PoolRejected | undefined {
-    if (!this.admit(worker)) {
-      return new PoolRejected({ worker, reason: this.closed ? "closed" : "full", active: this.active, max: this.max })
-    }
-    this.holders.set(fiber, (this.holders.get(fiber) ?? 0) + 1)
+    if (!this.admit(worker)) return this.rejection(worker, this.closed ? "closed" : "full")
+    this.hold(fiber)
     return undefined
   }
 
-  releaseFor(fiber: Fiber.Fiber<unknown, unknown>, worker: WorkerId): void {
+  hold(fiber: Fiber.Fiber<unknown, unknown>): void {
+    this.holders.set(fiber, (this.holders.get(fiber) ?? 0) + 1)
+  }
+
+  unhold(fiber: Fiber.Fiber<unknown, unknown>): void {
     const held = this.holders.get(fiber) ?? 1
     if (held === 1) this.holders.delete(fiber)
     else this.holders.set(fiber, held - 1)
+  }
+
+  releaseFor(fiber: Fiber.Fiber<unknown, unknown>, worker: WorkerId): void {
+    this.unhold(fiber)
     this.releaseOne(worker)
   }
 
-  releaseAllManual(): void {
+  // Turns a permit granted to `fiber` into one owned by a scope.
+  keep(fiber: Fiber.Fiber<unknown, unknown>, worker: WorkerId): ScopedPermit {
+    this.unhold(fiber)
+    const permit: ScopedPermit = { worker, returned: false }
+    this.scoped.add(permit)
+    return permit
+  }
+
+  giveBack(permit: ScopedPermit): void {
+    if (permit.returned) return
+    permit.returned = true
+    this.scoped.delete(permit)
+    this.releaseOne(permit.worker)
+  }
+
+  resize(max: number): void {
+    const from = this.max
+    this.max = max
+    PubSub.publishUnsafe(this.pubsub, [{ _tag: "Resized", from, max, active: this.active, waiting: this.waiting }])
+    this.handOff()
+  }
+
+  // Stops admissions and turns every queued caller away.
+  shut(): void {
+    this.closed = true
+    while (this.head !== undefined) {
+      const waiter = this.head
+      this.unlink(waiter)
+      waiter.status = Closed
+      this.publish("Abandoned", waiter.worker)
+      this.wake(waiter)
+    }
+  }
+
+  // Returns the permits no fiber holds: those of `tryAcquire` and `acquire`.
+  releaseUnowned(): void {
     for (const [worker, held] of this.manual) {
       for (let i = 0; i < held; i++) this.releaseOne(worker)
     }
     this.manual.clear()
+    for (const permit of this.scoped) this.giveBack(permit)
   }
 }
 
@@ -406,19 +789,28 @@ class PoolState {
  *
  * **When to use**
  *
- * Use to bound how many fibers do some work at once, turning away the excess
- * at once instead of queueing it: load shedding, a bulkhead around a fragile
- * dependency, admission control for an endpoint.
+ * Use to bound how many fibers do some work at once: load shedding, a
+ * bulkhead around a fragile dependency, admission control for an endpoint.
+ * With the default `maxWaiting: 0` the excess is turned away at once; give
+ * `maxWaiting` (and `maxWait`) to let `withPermitWaiting` and `acquire` queue
+ * a bounded number of callers for a bounded time instead.
  *
  * **Details**
  *
- * Fails with `InvalidPoolSize` unless `max` is a positive safe integer.
+ * Fails with `InvalidPoolSize` unless `max` is a positive safe integer, and
+ * with `InvalidPoolOption` for a bad `maxWaiting` or `maxWait`.
  *
- * Closing the scope closes the pool: it admits nobody from then on, interrupts
- * the fibers running inside `withPermit` and waits until they have returned
- * their permits, returns the permits still held through `tryAcquire`, and then
- * ends the event streams. Every permit's `Released` event is published before
- * the streams end.
+ * The queue is strict FIFO and there is no barging: a freed permit goes
+ * straight to the caller at the head of the queue, so while anyone waits,
+ * `tryAcquire` and `withPermit` are rejected even at the instant a permit is
+ * released.
+ *
+ * Closing the scope closes the pool: it admits nobody from then on, turns the
+ * queued callers away (`PoolRejected` with reason `"closed"`), interrupts the
+ * fibers running inside `withPermit` / `withPermitWaiting` and waits until
+ * they have returned their permits, returns the permits still held through
+ * `tryAcquire` and `acquire`, and then ends the event streams. Every permit's
+ * `Released` event is published before the streams end.
  *
  * **Example** (Admitting or rejecting work)
  *
@@ -437,56 +829,158 @@ class PoolState {
  * }))
  * ```
  *
+ * **Example** (Bounded waiting)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CoroutinePool } from "coroutine-pool"
+ *
+ * declare const callPaymentProvider: Effect.Effect<string>
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   // 10 calls at once, 100 more may queue for up to 2 seconds each
+ *   const pool = yield* CoroutinePool.make({ max: 10, maxWaiting: 100, maxWait: "2 seconds" })
+ *   return yield* pool.withPermitWaiting("payments")(callPaymentProvider)
+ * }))
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
-export const make: (options: Options) => Effect.Effect<CoroutinePool, InvalidPoolSize, Scope.Scope> = Effect.fnUntraced(
-  function* (options: Options) {
-    const max = yield* Schema.decodeUnknownEffect(PoolSize)(options.max).pipe(
-      Effect.mapError(() => new InvalidPoolSize({ max: options.max }))
-    )
-    const pubsub = yield* PubSub.unbounded<Take.Take<PoolEvent>>()
-    const state = new PoolState(max, pubsub)
-    yield* Effect.addFinalizer(() => close(state))
+export const make: (
+  options: Options
+) => Effect.Effect<CoroutinePool, InvalidPoolSize | InvalidPoolOption, Scope.Scope> = Effect.fnUntraced(function* (
+  options: Options
+) {
+  const max = yield* decodeMax(options.max)
+  const maxWaiting = yield* Schema.decodeUnknownEffect(QueueSize)(options.maxWaiting ?? 0).pipe(
+    Effect.mapError(() => new InvalidPoolOption({ option: "maxWaiting", value: options.maxWaiting }))
+  )
+  const maxWait = yield* decodeMaxWait(options.maxWait)
+  const pubsub = yield* PubSub.unbounded<Take.Take<PoolEvent>>()
+  const state = new PoolState(max, maxWaiting, pubsub)
+  yield* Effect.addFinalizer(() => close(state))
 
-    const withPermit =
-      (worker: WorkerId) =>
-      <A, E, R>(self: Effect.Effect<A, E, R>) =>
-        Effect.uninterruptibleMask((restore) =>
-          Effect.withFiber<A, E | PoolRejected, R>((fiber) => {
-            const rejected = state.acquireFor(fiber, worker)
-            if (rejected !== undefined) return Effect.fail(rejected)
-            return Effect.onExit(restore(self), () => Effect.sync(() => state.releaseFor(fiber, worker)))
-          })
-        )
+  const release = (fiber: Fiber.Fiber<unknown, unknown>, worker: WorkerId) => () => {
+    state.releaseFor(fiber, worker)
+    return undefined
+  }
 
-    return CoroutinePool.of({
-      [TypeId]: TypeId,
-      max,
-      active: Effect.sync(() => state.active),
-      tryAcquire: (worker) => Effect.sync(() => state.tryAcquire(worker)),
-      release: (worker) =>
-        Effect.suspend(() => (state.release(worker) ? Effect.void : Effect.fail(new PermitNotHeld({ worker })))),
-      withPermit,
-      events: Stream.fromPubSubTake(pubsub),
-      subscribe: Effect.map(PubSub.subscribe(pubsub), (subscription) =>
-        Stream.fromChannel(Channel.fromEffectTake(PubSub.take(subscription)))
+  const withPermit =
+    (worker: WorkerId) =>
+    <A, E, R>(self: Effect.Effect<A, E, R>) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.withFiber<A, E | PoolRejected, R>((fiber) => {
+          const rejected = state.acquireFor(fiber, worker)
+          if (rejected !== undefined) return Effect.fail(rejected)
+          return Effect.onExitPrimitive(restore(self), release(fiber, worker), true)
+        })
       )
+
+  // Parks until the waiter is granted a permit, turned away by close, or
+  // `maxWait` passes (then `settle` tells which).
+  const park = (waiter: Waiter): Effect.Effect<unknown> => {
+    const parked = Effect.callback<void>((resume) => {
+      if (waiter.status === Waiting) waiter.resume = resume
+      else resume(Effect.void)
+    })
+    return maxWait === undefined ? parked : Effect.timeoutOption(parked, maxWait)
+  }
+
+  // Takes a permit for `fiber`, queueing if it must. Runs uninterruptibly
+  // except while parked (`restore`); on success the fiber is a holder.
+  const takeWaiting = (
+    fiber: Fiber.Fiber<unknown, unknown>,
+    worker: WorkerId,
+    restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  ): Effect.Effect<void, PoolRejected> | undefined => {
+    const entered = state.enter(worker, fiber)
+    if (entered === undefined) return undefined
+    if (entered instanceof PoolRejected) return Effect.fail(entered)
+    const parked = Effect.onExitPrimitive(restore(park(entered)), (exit) => {
+      if (Exit.isFailure(exit)) state.leave(entered)
+      return undefined
+    })
+    return Effect.flatMap(parked, () => {
+      const rejected = state.settle(entered)
+      return rejected === undefined ? Effect.void : Effect.fail(rejected)
     })
   }
-)
+
+  const withPermitWaiting =
+    (worker: WorkerId) =>
+    <A, E, R>(self: Effect.Effect<A, E, R>) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.withFiber<A, E | PoolRejected, R>((fiber) => {
+          const run = () => Effect.onExitPrimitive(restore(self), release(fiber, worker), true)
+          const waited = takeWaiting(fiber, worker, restore)
+          return waited === undefined ? run() : Effect.flatMap(waited, run)
+        })
+      )
+
+  const acquire = (worker: WorkerId): Effect.Effect<void, PoolRejected, Scope.Scope> =>
+    Effect.flatMap(Effect.scope, (scope) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.withFiber((fiber) => {
+          const keep = () => {
+            const permit = state.keep(fiber, worker)
+            return Scope.addFinalizer(
+              scope,
+              Effect.sync(() => state.giveBack(permit))
+            )
+          }
+          const waited = takeWaiting(fiber, worker, restore)
+          return waited === undefined ? keep() : Effect.flatMap(waited, keep)
+        })
+      )
+    )
+
+  return CoroutinePool.of({
+    [TypeId]: TypeId,
+    max: Effect.sync(() => state.max),
+    active: Effect.sync(() => state.active),
+    stats: Effect.sync(() => state.stats()),
+    tryAcquire: (worker) => Effect.sync(() => state.tryAcquire(worker)),
+    release: (worker) =>
+      Effect.suspend(() => (state.release(worker) ? Effect.void : Effect.fail(new PermitNotHeld({ worker })))),
+    withPermit,
+    withPermitWaiting,
+    acquire,
+    resize: (max) => Effect.map(decodeMax(max), (valid) => state.resize(valid)),
+    events: Stream.fromPubSubTake(pubsub),
+    subscribe: Effect.map(PubSub.subscribe(pubsub), (subscription) =>
+      Stream.fromChannel(Channel.fromEffectTake(PubSub.take(subscription)))
+    )
+  })
+})
 
 // `Schema.Int` accepts safe integers only: no NaN, infinities or fractions.
 const PoolSize = Schema.Int.check(Schema.isGreaterThan(0))
+const QueueSize = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+
+const decodeMax = (max: unknown): Effect.Effect<number, InvalidPoolSize> =>
+  Schema.decodeUnknownEffect(PoolSize)(max).pipe(Effect.mapError(() => new InvalidPoolSize({ max })))
+
+// `undefined` stands for no limit, so an unlimited wait starts no timer.
+const decodeMaxWait = (
+  input: Duration.Input | undefined
+): Effect.Effect<Duration.Duration | undefined, InvalidPoolOption> => {
+  if (input === undefined) return Effect.succeed(undefined)
+  const duration = Duration.fromInput(input)
+  if (Option.isNone(duration) || Duration.isNegative(duration.value)) {
+    return Effect.fail(new InvalidPoolOption({ option: "maxWait", value: input }))
+  }
+  return Effect.succeed(Duration.isFinite(duration.value) ? duration.value : undefined)
+}
 
 const close = (state: PoolState): Effect.Effect<void> =>
   Effect.withFiber((current) => {
-    state.closed = true
+    state.shut()
     // The closing fiber cannot wait for itself: its own permits come back when
     // its `withPermit` ends.
     const holders = Array.from(state.holders.keys()).filter((fiber) => fiber !== current)
     return Fiber.interruptAll(holders).pipe(
-      Effect.andThen(Effect.sync(() => state.releaseAllManual())),
+      Effect.andThen(Effect.sync(() => state.releaseUnowned())),
       Effect.andThen(PubSub.end(state.pubsub, Exit.void))
     )
   })
@@ -510,7 +1004,7 @@ const close = (state: PoolState): Effect.Effect<void> =>
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<CoroutinePool, InvalidPoolSize> =>
+export const layer = (options: Options): Layer.Layer<CoroutinePool, InvalidPoolSize | InvalidPoolOption> =>
   Layer.effect(CoroutinePool, make(options))
 
 // ---------------------------------------------------------------------------

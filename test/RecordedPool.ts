@@ -17,3 +17,7 @@ export const make = (max: number) =>
       lines: Effect.map(events, (all) => all.map(CoroutinePool.formatEvent))
     }
   })
+
+/** The worker an event is about; `Resized` is about the pool. */
+export const workerOf = (event: CoroutinePool.PoolEvent): CoroutinePool.WorkerId | undefined =>
+  event._tag === "Resized" ? undefined : event.worker

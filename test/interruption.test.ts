@@ -5,7 +5,8 @@ import type { CoroutinePool } from "../src/index.ts"
 import * as RecordedPool from "./RecordedPool.ts"
 import * as Stepper from "./Stepper.ts"
 
-const tags = (events: ReadonlyArray<CoroutinePool.PoolEvent>) => events.map((event) => `${event._tag} ${event.worker}`)
+const tags = (events: ReadonlyArray<CoroutinePool.PoolEvent>) =>
+  events.map((event) => `${event._tag} ${RecordedPool.workerOf(event)}`)
 
 describe("interrupting a worker at every step of withPermit", () => {
   it.effect("returns the permit and publishes its release whenever the interrupt lands", () =>
@@ -82,7 +83,7 @@ describe("interruption racing the work, any scheduling", () => {
         yield* close
         const log = yield* events
         workers.forEach((_, worker) => {
-          const mine = tags(log.filter((event) => event.worker === worker))
+          const mine = tags(log.filter((event) => RecordedPool.workerOf(event) === worker))
           assert.oneOf(mine.join(", "), [`Acquired ${worker}, Released ${worker}`, `Rejected ${worker}`, ""])
         })
       }).pipe(Effect.provideService(Scheduler.MaxOpsBeforeYield, budget)),
@@ -107,7 +108,7 @@ describe("closing the pool's scope with workers running", () => {
       assert.strictEqual(yield* pool.active, 0)
       const log = yield* events
       for (const id of [0, 1, 2, 3, 4]) {
-        const mine = log.filter((event) => event.worker === id)
+        const mine = log.filter((event) => RecordedPool.workerOf(event) === id)
         const acquired = mine.filter((event) => event._tag === "Acquired").length
         assert.strictEqual(mine.filter((event) => event._tag === "Released").length, acquired)
       }

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Scheduler, Schema, Scope, Stream } from "effect"
 import { CoroutinePool, Demo } from "../src/index.ts"
+import * as RecordedPool from "./RecordedPool.ts"
 import * as Transcript from "./Transcript.ts"
 import * as VirtualTime from "./VirtualTime.ts"
 
@@ -102,7 +103,7 @@ describe("CoroutinePool under concurrent random use", () => {
         }
         assert.strictEqual(active, 0)
         admitted.forEach(({ admissions }, worker) => {
-          const mine = log.filter((event) => event.worker === worker)
+          const mine = log.filter((event) => RecordedPool.workerOf(event) === worker)
           assert.strictEqual(mine.filter((event) => event._tag === "Acquired").length, admissions)
           assert.strictEqual(mine.filter((event) => event._tag === "Released").length, admissions)
         })

@@ -3,10 +3,10 @@
 import { Effect, Exit, Fiber, Scope, Stream } from "effect"
 import { CoroutinePool } from "../src/index.ts"
 
-export const make = (max: number) =>
+export const make = (max: number, waiting: Omit<CoroutinePool.Options, "max"> = {}) =>
   Effect.gen(function* () {
     const scope = yield* Scope.make()
-    const pool = yield* CoroutinePool.make({ max }).pipe(Scope.provide(scope))
+    const pool = yield* CoroutinePool.make({ max, ...waiting }).pipe(Scope.provide(scope))
     const recorder = yield* Effect.forkChild(Stream.runCollect(yield* pool.subscribe))
     const events = Fiber.join(recorder)
     return {

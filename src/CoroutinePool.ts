@@ -517,19 +517,23 @@ export interface Options {
 
 type WorkerEvent = Exclude<PoolEvent, Resized>
 
-// Where a queued caller stands. Only the pool's transitions change it.
+// Where a caller of `withPermit`, `withPermitWaiting` or `acquire` stands.
+// Only the pool's transitions change it.
 const Waiting = 0
 const Granted = 1
 const Closed = 2
 
-// A queued caller: a node of the pool's doubly linked queue, so that leaving
-// it (interruption, timeout) is O(1) wherever the node stands.
-class Waiter {
+// A caller that waits for or holds a permit. It sits in at most one line at a
+// time (the queue, the fiber holders, the scoped holders), and each line is
+// doubly linked, so leaving one (interruption, timeout, release) is O(1)
+// wherever the caller stands.
+class Caller {
   status: typeof Waiting | typeof Granted | typeof Closed = Waiting
-  // Set once the fiber has parked; cleared when it is woken.
+  // Set once a queued caller's fiber has parked; cleared when it is woken.
   resume: ((effect: Effect.Effect<void>) => void) | undefined = undefined
-  prev: Waiter | undefined = undefined
-  next: Waiter | undefined = undefined
+  line: Line | undefined = undefined
+  prev: Caller | undefined = undefined
+  next: Caller | undefined = undefined
   readonly worker: WorkerId
   readonly fiber: Fiber.Fiber<unknown, unknown>
 
@@ -539,11 +543,30 @@ class Waiter {
   }
 }
 
-// A permit taken with `acquire`, returned when its scope closes or, if the
-// pool closes first, by the pool (then the scope's finalizer does nothing).
-interface ScopedPermit {
-  readonly worker: WorkerId
-  returned: boolean
+class Line {
+  head: Caller | undefined = undefined
+  tail: Caller | undefined = undefined
+  size = 0
+
+  push(caller: Caller): void {
+    caller.line = this
+    caller.prev = this.tail
+    if (this.tail === undefined) this.head = caller
+    else this.tail.next = caller
+    this.tail = caller
+    this.size++
+  }
+
+  remove(caller: Caller): void {
+    if (caller.prev === undefined) this.head = caller.next
+    else caller.prev.next = caller.next
+    if (caller.next === undefined) this.tail = caller.prev
+    else caller.next.prev = caller.prev
+    caller.line = undefined
+    caller.prev = undefined
+    caller.next = undefined
+    this.size--
+  }
 }
 
 // All of a pool's state, and the only code that changes it. Each method runs
@@ -558,20 +581,21 @@ interface ScopedPermit {
 // waiter: there is no barging.
 class PoolState {
   active = 0
-  waiting = 0
   closed = false
+  // How many event subscriptions are open: with none, no event is built.
+  listeners = 0
   max: number
   readonly maxWaiting: number
   readonly totals = { Acquired: 0, Rejected: 0, Released: 0, Queued: 0, TimedOut: 0, Abandoned: 0 }
+  readonly queue = new Line()
+  // Fibers holding permits inside `withPermit` / `withPermitWaiting`, so
+  // closing the pool can interrupt them.
+  readonly holders = new Line()
+  // Permits taken with `acquire`, owned by scopes.
+  readonly scoped = new Line()
   // Permits taken with `tryAcquire`, per worker: the only ones `release` may return.
   readonly manual = new Map<WorkerId, number>()
-  // Fibers holding permits inside `withPermit` / `withPermitWaiting`, with
-  // how many each holds, so closing the pool can interrupt them.
-  readonly holders = new Map<Fiber.Fiber<unknown, unknown>, number>()
-  readonly scoped = new Set<ScopedPermit>()
   readonly pubsub: PubSub.PubSub<Take.Take<PoolEvent>>
-  private head: Waiter | undefined = undefined
-  private tail: Waiter | undefined = undefined
 
   constructor(max: number, maxWaiting: number, pubsub: PubSub.PubSub<Take.Take<PoolEvent>>) {
     this.max = max
@@ -579,10 +603,15 @@ class PoolState {
     this.pubsub = pubsub
   }
 
+  get waiting(): number {
+    return this.queue.size
+  }
+
   private publish(_tag: WorkerEvent["_tag"], worker: WorkerId): void {
     this.totals[_tag]++
+    if (this.listeners === 0) return
     // After the pool has ended its stream this is a no-op.
-    PubSub.publishUnsafe(this.pubsub, [{ _tag, worker, active: this.active, max: this.max, waiting: this.waiting }])
+    PubSub.publishUnsafe(this.pubsub, [{ _tag, worker, active: this.active, max: this.max, waiting: this.queue.size }])
   }
 
   rejection(worker: WorkerId, reason: PoolRejected["reason"]): PoolRejected {
@@ -593,7 +622,7 @@ class PoolState {
     const { totals } = this
     return {
       active: this.active,
-      waiting: this.waiting,
+      waiting: this.queue.size,
       max: this.max,
       maxWaiting: this.maxWaiting,
       acquired: totals.Acquired,
@@ -617,88 +646,85 @@ class PoolState {
     return true
   }
 
-  // Admits at once (undefined), queues (a Waiter) or rejects.
-  enter(worker: WorkerId, fiber: Fiber.Fiber<unknown, unknown>): Waiter | PoolRejected | undefined {
+  // `withPermit`: a holder at once, or a rejection.
+  acquireFor(fiber: Fiber.Fiber<unknown, unknown>, worker: WorkerId): Caller | PoolRejected {
+    if (!this.admit(worker)) return this.rejection(worker, this.closed ? "closed" : "full")
+    const caller = new Caller(worker, fiber)
+    caller.status = Granted
+    this.holders.push(caller)
+    return caller
+  }
+
+  // `withPermitWaiting` and `acquire`: a holder at once (status Granted), a
+  // queued caller (status Waiting), or a rejection.
+  enter(worker: WorkerId, fiber: Fiber.Fiber<unknown, unknown>): Caller | PoolRejected {
     if (this.closed) return this.rejection(worker, "closed")
     if (this.active < this.max) {
       this.active++
-      this.hold(fiber)
       this.publish("Acquired", worker)
-      return undefined
+      const caller = new Caller(worker, fiber)
+      caller.status = Granted
+      this.holders.push(caller)
+      return caller
     }
-    if (this.waiting >= this.maxWaiting) {
+    if (this.queue.size >= this.maxWaiting) {
       this.publish("Rejected", worker)
       return this.rejection(worker, this.maxWaiting === 0 ? "full" : "queue-full")
     }
-    const waiter = new Waiter(worker, fiber)
-    if (this.tail === undefined) this.head = waiter
-    else {
-      this.tail.next = waiter
-      waiter.prev = this.tail
-    }
-    this.tail = waiter
-    this.waiting++
+    const caller = new Caller(worker, fiber)
+    this.queue.push(caller)
     this.publish("Queued", worker)
-    return waiter
+    return caller
   }
 
-  // The wait of `waiter` ended without interruption: it was granted a
+  // The wait of `caller` ended without interruption: it was granted a
   // permit, the pool closed, or `maxWait` passed.
-  settle(waiter: Waiter): PoolRejected | undefined {
-    if (waiter.status === Granted) return undefined
-    if (waiter.status === Closed) return this.rejection(waiter.worker, "closed")
-    this.unlink(waiter)
-    this.publish("TimedOut", waiter.worker)
-    return this.rejection(waiter.worker, "timeout")
+  settle(caller: Caller): PoolRejected | undefined {
+    if (caller.status === Granted) return undefined
+    if (caller.status === Closed) return this.rejection(caller.worker, "closed")
+    this.queue.remove(caller)
+    this.publish("TimedOut", caller.worker)
+    return this.rejection(caller.worker, "timeout")
   }
 
-  // The wait of `waiter` was interrupted. If the permit was handed over in
+  // The wait of `caller` was interrupted. If the permit was handed over in
   // the meantime it is passed on, so an interrupt racing a hand-off neither
   // loses nor duplicates a permit.
-  leave(waiter: Waiter): void {
-    waiter.resume = undefined
-    if (waiter.status === Granted) this.releaseFor(waiter.fiber, waiter.worker)
-    else if (waiter.status === Waiting) {
-      this.unlink(waiter)
-      this.publish("Abandoned", waiter.worker)
+  leave(caller: Caller): void {
+    caller.resume = undefined
+    if (caller.status === Granted) this.releaseFor(caller)
+    else if (caller.status === Waiting) {
+      this.queue.remove(caller)
+      this.publish("Abandoned", caller.worker)
     }
-  }
-
-  private unlink(waiter: Waiter): void {
-    if (waiter.prev === undefined) this.head = waiter.next
-    else waiter.prev.next = waiter.next
-    if (waiter.next === undefined) this.tail = waiter.prev
-    else waiter.next.prev = waiter.prev
-    waiter.prev = undefined
-    waiter.next = undefined
-    this.waiting--
   }
 
   // Gives free permits to the head of the queue, in order.
   private handOff(): void {
-    while (this.head !== undefined && this.active < this.max) {
-      const waiter = this.head
-      this.unlink(waiter)
-      waiter.status = Granted
+    let caller = this.queue.head
+    while (caller !== undefined && this.active < this.max) {
+      this.queue.remove(caller)
+      caller.status = Granted
+      this.holders.push(caller)
       this.active++
-      this.hold(waiter.fiber)
-      this.publish("Acquired", waiter.worker)
-      this.wake(waiter)
+      this.publish("Acquired", caller.worker)
+      this.wake(caller)
+      caller = this.queue.head
     }
   }
 
-  // Resumes a parked waiter from the scheduler, not from here: resuming runs
-  // the waiter's fiber on the spot, inside this transition, and a long queue
+  // Resumes a parked caller from the scheduler, not from here: resuming runs
+  // the caller's fiber on the spot, inside this transition, and a long queue
   // of short tasks would nest one release inside another until the stack
-  // overflowed. A waiter that has not parked yet sees its status when it parks.
-  private wake(waiter: Waiter): void {
-    const resume = waiter.resume
+  // overflowed. A caller that has not parked yet sees its status when it parks.
+  private wake(caller: Caller): void {
+    const resume = caller.resume
     if (resume === undefined) return
-    waiter.resume = undefined
-    waiter.fiber.currentDispatcher.scheduleTask(() => resume(Effect.void), 0)
+    caller.resume = undefined
+    caller.fiber.currentDispatcher.scheduleTask(() => resume(Effect.void), 0)
   }
 
-  releaseOne(worker: WorkerId): void {
+  private releaseOne(worker: WorkerId): void {
     this.active--
     this.publish("Released", worker)
     this.handOff()
@@ -719,59 +745,49 @@ class PoolState {
     return true
   }
 
-  acquireFor(fiber: Fiber.Fiber<unknown, unknown>, worker: WorkerId): PoolRejected | undefined {
-    if (!this.admit(worker)) return this.rejection(worker, this.closed ? "closed" : "full")
-    this.hold(fiber)
-    return undefined
+  // A fiber holder is done with its permit.
+  releaseFor(caller: Caller): void {
+    this.holders.remove(caller)
+    this.releaseOne(caller.worker)
   }
 
-  hold(fiber: Fiber.Fiber<unknown, unknown>): void {
-    this.holders.set(fiber, (this.holders.get(fiber) ?? 0) + 1)
+  // Hands a fiber holder's permit over to a scope (`acquire`).
+  keep(caller: Caller): void {
+    this.holders.remove(caller)
+    this.scoped.push(caller)
   }
 
-  unhold(fiber: Fiber.Fiber<unknown, unknown>): void {
-    const held = this.holders.get(fiber) ?? 1
-    if (held === 1) this.holders.delete(fiber)
-    else this.holders.set(fiber, held - 1)
-  }
-
-  releaseFor(fiber: Fiber.Fiber<unknown, unknown>, worker: WorkerId): void {
-    this.unhold(fiber)
-    this.releaseOne(worker)
-  }
-
-  // Turns a permit granted to `fiber` into one owned by a scope.
-  keep(fiber: Fiber.Fiber<unknown, unknown>, worker: WorkerId): ScopedPermit {
-    this.unhold(fiber)
-    const permit: ScopedPermit = { worker, returned: false }
-    this.scoped.add(permit)
-    return permit
-  }
-
-  giveBack(permit: ScopedPermit): void {
-    if (permit.returned) return
-    permit.returned = true
-    this.scoped.delete(permit)
-    this.releaseOne(permit.worker)
+  // A scope returns its permit, unless the pool took it back on closing.
+  giveBack(caller: Caller): void {
+    if (caller.line !== this.scoped) return
+    this.scoped.remove(caller)
+    this.releaseOne(caller.worker)
   }
 
   resize(max: number): void {
     const from = this.max
     this.max = max
-    PubSub.publishUnsafe(this.pubsub, [{ _tag: "Resized", from, max, active: this.active, waiting: this.waiting }])
+    if (this.listeners > 0) {
+      PubSub.publishUnsafe(this.pubsub, [{ _tag: "Resized", from, max, active: this.active, waiting: this.waiting }])
+    }
     this.handOff()
   }
 
   // Stops admissions and turns every queued caller away.
   shut(): void {
     this.closed = true
-    while (this.head !== undefined) {
-      const waiter = this.head
-      this.unlink(waiter)
-      waiter.status = Closed
-      this.publish("Abandoned", waiter.worker)
-      this.wake(waiter)
+    for (let caller = this.queue.head; caller !== undefined; caller = this.queue.head) {
+      this.queue.remove(caller)
+      caller.status = Closed
+      this.publish("Abandoned", caller.worker)
+      this.wake(caller)
     }
+  }
+
+  holderFibers(): Set<Fiber.Fiber<unknown, unknown>> {
+    const fibers = new Set<Fiber.Fiber<unknown, unknown>>()
+    for (let caller = this.holders.head; caller !== undefined; caller = caller.next) fibers.add(caller.fiber)
+    return fibers
   }
 
   // Returns the permits no fiber holds: those of `tryAcquire` and `acquire`.
@@ -780,7 +796,7 @@ class PoolState {
       for (let i = 0; i < held; i++) this.releaseOne(worker)
     }
     this.manual.clear()
-    for (const permit of this.scoped) this.giveBack(permit)
+    for (let caller = this.scoped.head; caller !== undefined; caller = this.scoped.head) this.giveBack(caller)
   }
 }
 
@@ -861,8 +877,8 @@ export const make: (
   const state = new PoolState(max, maxWaiting, pubsub)
   yield* Effect.addFinalizer(() => close(state))
 
-  const release = (fiber: Fiber.Fiber<unknown, unknown>, worker: WorkerId) => () => {
-    state.releaseFor(fiber, worker)
+  const release = (caller: Caller) => () => {
+    state.releaseFor(caller)
     return undefined
   }
 
@@ -871,38 +887,34 @@ export const make: (
     <A, E, R>(self: Effect.Effect<A, E, R>) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.withFiber<A, E | PoolRejected, R>((fiber) => {
-          const rejected = state.acquireFor(fiber, worker)
-          if (rejected !== undefined) return Effect.fail(rejected)
-          return Effect.onExitPrimitive(restore(self), release(fiber, worker), true)
+          const caller = state.acquireFor(fiber, worker)
+          if (caller instanceof PoolRejected) return Effect.fail(caller)
+          return Effect.onExitPrimitive(restore(self), release(caller), true)
         })
       )
 
-  // Parks until the waiter is granted a permit, turned away by close, or
+  // Parks until the caller is granted a permit, turned away by close, or
   // `maxWait` passes (then `settle` tells which).
-  const park = (waiter: Waiter): Effect.Effect<unknown> => {
+  const park = (caller: Caller): Effect.Effect<unknown> => {
     const parked = Effect.callback<void>((resume) => {
-      if (waiter.status === Waiting) waiter.resume = resume
+      if (caller.status === Waiting) caller.resume = resume
       else resume(Effect.void)
     })
     return maxWait === undefined ? parked : Effect.timeoutOption(parked, maxWait)
   }
 
-  // Takes a permit for `fiber`, queueing if it must. Runs uninterruptibly
-  // except while parked (`restore`); on success the fiber is a holder.
-  const takeWaiting = (
-    fiber: Fiber.Fiber<unknown, unknown>,
-    worker: WorkerId,
+  // Waits for a queued caller's turn. Runs uninterruptibly except while
+  // parked (`restore`); on success the caller holds a permit.
+  const wait = (
+    caller: Caller,
     restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-  ): Effect.Effect<void, PoolRejected> | undefined => {
-    const entered = state.enter(worker, fiber)
-    if (entered === undefined) return undefined
-    if (entered instanceof PoolRejected) return Effect.fail(entered)
-    const parked = Effect.onExitPrimitive(restore(park(entered)), (exit) => {
-      if (Exit.isFailure(exit)) state.leave(entered)
+  ): Effect.Effect<void, PoolRejected> => {
+    const parked = Effect.onExitPrimitive(restore(park(caller)), (exit) => {
+      if (Exit.isFailure(exit)) state.leave(caller)
       return undefined
     })
     return Effect.flatMap(parked, () => {
-      const rejected = state.settle(entered)
+      const rejected = state.settle(caller)
       return rejected === undefined ? Effect.void : Effect.fail(rejected)
     })
   }
@@ -912,9 +924,10 @@ export const make: (
     <A, E, R>(self: Effect.Effect<A, E, R>) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.withFiber<A, E | PoolRejected, R>((fiber) => {
-          const run = () => Effect.onExitPrimitive(restore(self), release(fiber, worker), true)
-          const waited = takeWaiting(fiber, worker, restore)
-          return waited === undefined ? run() : Effect.flatMap(waited, run)
+          const caller = state.enter(worker, fiber)
+          if (caller instanceof PoolRejected) return Effect.fail(caller)
+          const run = () => Effect.onExitPrimitive(restore(self), release(caller), true)
+          return caller.status === Granted ? run() : Effect.flatMap(wait(caller, restore), run)
         })
       )
 
@@ -922,18 +935,30 @@ export const make: (
     Effect.flatMap(Effect.scope, (scope) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.withFiber((fiber) => {
+          const caller = state.enter(worker, fiber)
+          if (caller instanceof PoolRejected) return Effect.fail(caller)
           const keep = () => {
-            const permit = state.keep(fiber, worker)
+            state.keep(caller)
             return Scope.addFinalizer(
               scope,
-              Effect.sync(() => state.giveBack(permit))
+              Effect.sync(() => state.giveBack(caller))
             )
           }
-          const waited = takeWaiting(fiber, worker, restore)
-          return waited === undefined ? keep() : Effect.flatMap(waited, keep)
+          return caller.status === Granted ? keep() : Effect.flatMap(wait(caller, restore), keep)
         })
       )
     )
+
+  // Counted before subscribing and uncounted after unsubscribing, so the
+  // count is never below the real number of subscriptions.
+  const subscribe = Effect.uninterruptible(
+    Effect.gen(function* () {
+      state.listeners++
+      yield* Effect.addFinalizer(() => Effect.sync(() => state.listeners--))
+      const subscription = yield* PubSub.subscribe(pubsub)
+      return Stream.fromChannel(Channel.fromEffectTake(PubSub.take(subscription)))
+    })
+  )
 
   return CoroutinePool.of({
     [TypeId]: TypeId,
@@ -947,10 +972,8 @@ export const make: (
     withPermitWaiting,
     acquire,
     resize: (max) => Effect.map(decodeMax(max), (valid) => state.resize(valid)),
-    events: Stream.fromPubSubTake(pubsub),
-    subscribe: Effect.map(PubSub.subscribe(pubsub), (subscription) =>
-      Stream.fromChannel(Channel.fromEffectTake(PubSub.take(subscription)))
-    )
+    events: Stream.unwrap(subscribe),
+    subscribe
   })
 })
 
@@ -978,7 +1001,8 @@ const close = (state: PoolState): Effect.Effect<void> =>
     state.shut()
     // The closing fiber cannot wait for itself: its own permits come back when
     // its `withPermit` ends.
-    const holders = Array.from(state.holders.keys()).filter((fiber) => fiber !== current)
+    const holders = state.holderFibers()
+    holders.delete(current)
     return Fiber.interruptAll(holders).pipe(
       Effect.andThen(Effect.sync(() => state.releaseUnowned())),
       Effect.andThen(PubSub.end(state.pubsub, Exit.void))

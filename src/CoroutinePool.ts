@@ -596,6 +596,9 @@ class PoolState {
   // Permits taken with `tryAcquire`, per worker: the only ones `release` may return.
   readonly manual = new Map<WorkerId, number>()
   readonly pubsub: PubSub.PubSub<Take.Take<PoolEvent>>
+  // Callers granted a permit (or turned away) and not yet resumed.
+  private readonly woken: Array<Caller> = []
+  private resuming = false
 
   constructor(max: number, maxWaiting: number, pubsub: PubSub.PubSub<Take.Take<PoolEvent>>) {
     this.max = max
@@ -699,7 +702,9 @@ class PoolState {
     }
   }
 
-  // Gives free permits to the head of the queue, in order.
+  // Gives free permits to the head of the queue, in order. It runs last in
+  // every transition that frees permits, so it also resumes the callers it
+  // woke.
   private handOff(): void {
     let caller = this.queue.head
     while (caller !== undefined && this.active < this.max) {
@@ -711,17 +716,34 @@ class PoolState {
       this.wake(caller)
       caller = this.queue.head
     }
+    this.resumeWoken()
   }
 
-  // Resumes a parked caller from the scheduler, not from here: resuming runs
-  // the caller's fiber on the spot, inside this transition, and a long queue
-  // of short tasks would nest one release inside another until the stack
-  // overflowed. A caller that has not parked yet sees its status when it parks.
+  // A caller that has not parked yet has no `resume`: it sees its status
+  // when it parks.
   private wake(caller: Caller): void {
-    const resume = caller.resume
-    if (resume === undefined) return
-    caller.resume = undefined
-    caller.fiber.currentDispatcher.scheduleTask(() => resume(Effect.void), 0)
+    if (caller.resume !== undefined) this.woken.push(caller)
+  }
+
+  // Resumes woken callers once the transition that woke them is complete.
+  // Each runs on the spot until it next suspends, like a completed Deferred's
+  // waiters, without a trip through the scheduler. Callers woken meanwhile
+  // (a resumed fiber may release at once) join this loop instead of nesting
+  // another one, so the stack stays flat however long the queue is.
+  private resumeWoken(): void {
+    if (this.resuming) return
+    this.resuming = true
+    try {
+      for (let i = 0; i < this.woken.length; i++) {
+        const caller = this.woken[i] as Caller
+        const resume = caller.resume
+        caller.resume = undefined
+        resume?.(Effect.void)
+      }
+    } finally {
+      this.woken.length = 0
+      this.resuming = false
+    }
   }
 
   private releaseOne(worker: WorkerId): void {
@@ -782,6 +804,7 @@ class PoolState {
       this.publish("Abandoned", caller.worker)
       this.wake(caller)
     }
+    this.resumeWoken()
   }
 
   holderFibers(): Set<Fiber.Fiber<unknown, unknown>> {

@@ -194,7 +194,7 @@ describe("a waiter stepped one task at a time", () => {
   // The waiter runs on a hand-driven scheduler; after `steps` of its tasks the
   // holder releases, or the waiter is interrupted, or both in one synchronous
   // step. The sweep crosses every point of the waiter's path: before it
-  // queues, between queueing and parking, parked, granted but not resumed.
+  // queues, between queueing and parking (granted before it parks), parked.
   const sweep = (act: "release" | "interrupt" | "both") =>
     Effect.gen(function* () {
       const lives = new Set<string>()

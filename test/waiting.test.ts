@@ -215,36 +215,6 @@ describe("leaving the queue", () => {
     })
   )
 
-  it.effect("a waiter interrupted after the hand-off but before it resumed passes the permit on", () =>
-    Effect.gen(function* () {
-      const { close, lines, pool } = yield* RecordedPool.make(1, { maxWaiting: 2 })
-      yield* pool.tryAcquire(0)
-      const ran: Array<number> = []
-      const granted = yield* fork(pool.withPermitWaiting(1)(Effect.sync(() => ran.push(1))))
-      const next = yield* fork(pool.withPermitWaiting(2)(Effect.sync(() => ran.push(2))))
-      // In one synchronous step: the permit is handed to worker 1, which is
-      // interrupted before the scheduler resumes it.
-      yield* Effect.sync(() => {
-        Effect.runSync(pool.release(0))
-        granted.interruptUnsafe()
-      })
-      yield* Fiber.joinAll([next])
-      assert.isTrue(Exit.hasInterrupts((yield* Fiber.await(granted)) as Exit.Exit<never>))
-      yield* close
-      assert.deepStrictEqual(ran, [2])
-      assert.deepStrictEqual(yield* lines, [
-        "Worker 0: acquired (1/1 active)",
-        "Worker 1: queued (1/1 active, 1 waiting)",
-        "Worker 2: queued (1/1 active, 2 waiting)",
-        "Worker 0: released (0/1 active, 2 waiting)",
-        "Worker 1: acquired (1/1 active, 1 waiting)",
-        "Worker 1: released (0/1 active, 1 waiting)",
-        "Worker 2: acquired (1/1 active)",
-        "Worker 2: released (0/1 active)"
-      ])
-    })
-  )
-
   it.effect("closing the pool turns waiters away with reason closed and Abandoned events", () =>
     Effect.gen(function* () {
       const { close, lines, pool } = yield* RecordedPool.make(1, { maxWaiting: 2 })

@@ -364,3 +364,28 @@ describe("make's waiting options", () => {
     })
   )
 })
+
+describe("a long queue", () => {
+  it.effect("20,000 waiters with instant work run in FIFO order without growing the stack", () =>
+    Effect.gen(function* () {
+      const pool = yield* CoroutinePool.make({ max: 1, maxWaiting: 20_000 })
+      yield* pool.tryAcquire("holder")
+      const order: Array<number> = []
+      const waiters = yield* Effect.forEach(
+        Array.from({ length: 20_000 }, (_, i) => i),
+        (i) => fork(pool.withPermitWaiting(i)(Effect.sync(() => order.push(i))))
+      )
+      assert.strictEqual((yield* pool.stats).waiting, 20_000)
+      // Each resumed waiter releases at once, waking the next: a naive wake
+      // would nest 20,000 deep here.
+      yield* pool.release("holder")
+      yield* Fiber.joinAll(waiters)
+      assert.strictEqual(order.length, 20_000)
+      assert.isTrue(
+        order.every((worker, index) => worker === index),
+        "admitted in the order they queued"
+      )
+      assert.deepStrictEqual([yield* pool.active, (yield* pool.stats).acquired], [0, 20_001])
+    })
+  )
+})

@@ -517,6 +517,9 @@ export interface Options {
 
 type WorkerEvent = Exclude<PoolEvent, Resized>
 
+// What `Effect.uninterruptibleMask` hands its body: makes an effect interruptible again.
+type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+
 // Where a caller of `withPermit`, `withPermitWaiting` or `acquire` stands.
 // Only the pool's transitions change it.
 const Waiting = 0
@@ -535,9 +538,11 @@ class Caller {
   prev: Caller | undefined = undefined
   next: Caller | undefined = undefined
   readonly worker: WorkerId
-  readonly fiber: Fiber.Fiber<unknown, unknown>
+  // The caller's fiber, as `Fiber.getCurrent` gives it: always a fiber when
+  // called from the pool's effects.
+  readonly fiber: Fiber.Fiber<unknown, unknown> | undefined
 
-  constructor(worker: WorkerId, fiber: Fiber.Fiber<unknown, unknown>) {
+  constructor(worker: WorkerId, fiber: Fiber.Fiber<unknown, unknown> | undefined) {
     this.worker = worker
     this.fiber = fiber
   }
@@ -650,7 +655,7 @@ class PoolState {
   }
 
   // `withPermit`: a holder at once, or a rejection.
-  acquireFor(fiber: Fiber.Fiber<unknown, unknown>, worker: WorkerId): Caller | PoolRejected {
+  acquireFor(fiber: Fiber.Fiber<unknown, unknown> | undefined, worker: WorkerId): Caller | PoolRejected {
     if (!this.admit(worker)) return this.rejection(worker, this.closed ? "closed" : "full")
     const caller = new Caller(worker, fiber)
     caller.status = Granted
@@ -660,7 +665,7 @@ class PoolState {
 
   // `withPermitWaiting` and `acquire`: a holder at once (status Granted), a
   // queued caller (status Waiting), or a rejection.
-  enter(worker: WorkerId, fiber: Fiber.Fiber<unknown, unknown>): Caller | PoolRejected {
+  enter(worker: WorkerId, fiber: Fiber.Fiber<unknown, unknown> | undefined): Caller | PoolRejected {
     if (this.closed) return this.rejection(worker, "closed")
     if (this.active < this.max) {
       this.active++
@@ -809,7 +814,9 @@ class PoolState {
 
   holderFibers(): Set<Fiber.Fiber<unknown, unknown>> {
     const fibers = new Set<Fiber.Fiber<unknown, unknown>>()
-    for (let caller = this.holders.head; caller !== undefined; caller = caller.next) fibers.add(caller.fiber)
+    for (let caller = this.holders.head; caller !== undefined; caller = caller.next) {
+      if (caller.fiber !== undefined) fibers.add(caller.fiber)
+    }
     return fibers
   }
 
@@ -908,68 +915,77 @@ export const make: (
   const withPermit =
     (worker: WorkerId) =>
     <A, E, R>(self: Effect.Effect<A, E, R>) =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.withFiber<A, E | PoolRejected, R>((fiber) => {
-          const caller = state.acquireFor(fiber, worker)
-          if (caller instanceof PoolRejected) return Effect.fail(caller)
-          return Effect.onExitPrimitive(restore(self), release(caller), true)
-        })
-      )
+      // `uninterruptibleMask` runs its body on the calling fiber, so
+      // `Fiber.getCurrent` names it without another `withFiber` step: this is
+      // the path every admitted call takes, and it is kept short.
+      Effect.uninterruptibleMask<A, E | PoolRejected, R>((restore) => {
+        const caller = state.acquireFor(Fiber.getCurrent(), worker)
+        if (caller instanceof PoolRejected) return Effect.fail(caller)
+        return Effect.onExitPrimitive(restore(self), release(caller), true)
+      })
 
-  // Parks until the caller is granted a permit, turned away by close, or
-  // `maxWait` passes (then `settle` tells which).
-  const park = (caller: Caller): Effect.Effect<unknown> => {
+  // Parks a queued caller until it is granted a permit, turned away by
+  // close, or `maxWait` passes (`settle` tells which), then goes on with
+  // `next`, holding the permit. Runs uninterruptibly except while parked
+  // (`restore`). Everything a parked caller keeps alive is built here, in one
+  // closure scope: with thousands parked, each closure costs.
+  const waitThen = <I, A, E, R>(
+    caller: Caller,
+    restore: Restore,
+    input: I,
+    next: (caller: Caller, restore: Restore, input: I) => Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | PoolRejected, R> => {
     const parked = Effect.callback<void>((resume) => {
       if (caller.status === Waiting) caller.resume = resume
       else resume(Effect.void)
     })
-    return maxWait === undefined ? parked : Effect.timeoutOption(parked, maxWait)
+    const waited = Effect.onExitPrimitive(
+      restore(maxWait === undefined ? parked : Effect.timeoutOption(parked, maxWait)),
+      (exit) => {
+        if (Exit.isFailure(exit)) state.leave(caller)
+        return undefined
+      }
+    )
+    return Effect.flatMap(waited, (): Effect.Effect<A, E | PoolRejected, R> => {
+      const rejected = state.settle(caller)
+      return rejected === undefined ? next(caller, restore, input) : Effect.fail(rejected)
+    })
   }
 
-  // Waits for a queued caller's turn. Runs uninterruptibly except while
-  // parked (`restore`); on success the caller holds a permit.
-  const wait = (
-    caller: Caller,
-    restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-  ): Effect.Effect<void, PoolRejected> => {
-    const parked = Effect.onExitPrimitive(restore(park(caller)), (exit) => {
-      if (Exit.isFailure(exit)) state.leave(caller)
-      return undefined
-    })
-    return Effect.flatMap(parked, () => {
-      const rejected = state.settle(caller)
-      return rejected === undefined ? Effect.void : Effect.fail(rejected)
-    })
+  // What a caller does once it holds its permit: run the effect and return
+  // the permit when it ends...
+  const runHolding = <A, E, R>(caller: Caller, restore: Restore, self: Effect.Effect<A, E, R>) =>
+    Effect.onExitPrimitive(restore(self), release(caller), true)
+
+  // ...or hand the permit over to a scope.
+  const keepInScope = (caller: Caller, _: Restore, scope: Scope.Scope) => {
+    state.keep(caller)
+    return Scope.addFinalizer(
+      scope,
+      Effect.sync(() => state.giveBack(caller))
+    )
   }
 
   const withPermitWaiting =
     (worker: WorkerId) =>
     <A, E, R>(self: Effect.Effect<A, E, R>) =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.withFiber<A, E | PoolRejected, R>((fiber) => {
-          const caller = state.enter(worker, fiber)
-          if (caller instanceof PoolRejected) return Effect.fail(caller)
-          const run = () => Effect.onExitPrimitive(restore(self), release(caller), true)
-          return caller.status === Granted ? run() : Effect.flatMap(wait(caller, restore), run)
-        })
-      )
+      Effect.uninterruptibleMask<A, E | PoolRejected, R>((restore) => {
+        const caller = state.enter(worker, Fiber.getCurrent())
+        if (caller instanceof PoolRejected) return Effect.fail(caller)
+        return caller.status === Granted
+          ? runHolding(caller, restore, self)
+          : waitThen(caller, restore, self, runHolding)
+      })
 
   const acquire = (worker: WorkerId): Effect.Effect<void, PoolRejected, Scope.Scope> =>
     Effect.flatMap(Effect.scope, (scope) =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.withFiber((fiber) => {
-          const caller = state.enter(worker, fiber)
-          if (caller instanceof PoolRejected) return Effect.fail(caller)
-          const keep = () => {
-            state.keep(caller)
-            return Scope.addFinalizer(
-              scope,
-              Effect.sync(() => state.giveBack(caller))
-            )
-          }
-          return caller.status === Granted ? keep() : Effect.flatMap(wait(caller, restore), keep)
-        })
-      )
+      Effect.uninterruptibleMask((restore) => {
+        const caller = state.enter(worker, Fiber.getCurrent())
+        if (caller instanceof PoolRejected) return Effect.fail(caller)
+        return caller.status === Granted
+          ? keepInScope(caller, restore, scope)
+          : waitThen(caller, restore, scope, keepInScope)
+      })
     )
 
   // Counted before subscribing and uncounted after unsubscribing, so the

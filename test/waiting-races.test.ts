@@ -248,7 +248,12 @@ describe("a waiter stepped one task at a time", () => {
 
   it.effect("a release and an interrupt in the same step pass the permit on", () =>
     Effect.gen(function* () {
-      assert.deepStrictEqual(Array.from(yield* sweep("both")), ["", "Acquired, Released", "Queued, Acquired, Released"])
+      const lives = Array.from(yield* sweep("both"))
+      // Interrupted before it entered, or granted and interrupted before its
+      // work began (the permit is passed on); an interrupt held off by the
+      // uninterruptible entry may also let it be admitted at once.
+      assert.includeMembers(lives, ["", "Queued, Acquired, Released"])
+      assert.includeMembers(["", "Acquired, Released", "Queued, Acquired, Released"], lives)
     })
   )
 })

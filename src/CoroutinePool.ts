@@ -8,20 +8,27 @@
  *
  * @since 0.1.0
  */
+
+import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
+import type * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import { dual } from "effect/Function"
+import { constVoid, dual } from "effect/Function"
 import * as Layer from "effect/Layer"
+import * as LogLevel from "effect/LogLevel"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Take from "effect/Take"
+import * as Tracer from "effect/Tracer"
 
 /**
  * @since 0.1.0
@@ -350,17 +357,20 @@ export class InvalidPoolSize extends Schema.TaggedError<InvalidPoolSize>()("Inva
  * @category errors
  */
 export class InvalidPoolOption extends Schema.TaggedError<InvalidPoolOption>()("InvalidPoolOption", {
-  option: Schema.Literals(["maxWaiting", "maxWait"]),
+  option: Schema.Literals(["maxWaiting", "maxWait", "name"]),
   value: Schema.Unknown
 }) {
   override get message(): string {
-    const expected =
-      this.option === "maxWaiting"
-        ? "a safe integer of zero or more"
-        : 'a duration of zero or more, such as "5 seconds"'
+    const expected = expectations[this.option]
     return `Invalid ${this.option}: expected ${expected}, got ${show(this.value)}`
   }
 }
+
+const expectations = {
+  maxWaiting: "a safe integer of zero or more",
+  maxWait: 'a duration of zero or more, such as "5 seconds"',
+  name: "a non-empty string"
+} as const
 
 const show = (value: unknown): string => (typeof value === "string" ? JSON.stringify(value) : String(value))
 
@@ -509,6 +519,11 @@ export interface Options {
   readonly maxWaiting?: number | undefined
   /** How long a queued caller waits before it fails with `"timeout"`. Default: no limit. */
   readonly maxWait?: Duration.Input | undefined
+  /**
+   * The pool's name in metrics (the `pool` attribute), spans and logs.
+   * Default `"default"`. Give each pool of a program its own.
+   */
+  readonly name?: string | undefined
 }
 
 // ---------------------------------------------------------------------------
@@ -535,6 +550,8 @@ class Caller {
   // Set once a queued caller's fiber has parked; cleared when it is woken.
   resume: ((effect: Effect.Effect<void>) => void) | undefined = undefined
   line: Line | undefined = undefined
+  // When it queued, then when it was admitted (millis of the pool's clock).
+  since = 0
   prev: Caller | undefined = undefined
   next: Caller | undefined = undefined
   readonly worker: WorkerId
@@ -574,6 +591,40 @@ class Line {
   }
 }
 
+// Upper bounds, in seconds, of the wait and hold time histograms.
+const boundaries: ReadonlyArray<number> = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+// A histogram the pool records into and the metrics registry reads when it
+// is scraped, so recording costs a few arithmetic operations.
+class Buckets {
+  readonly counts = new Array<number>(boundaries.length + 1).fill(0)
+  count = 0
+  sum = 0
+  min = Number.MAX_VALUE
+  max = -Number.MAX_VALUE
+
+  observe(value: number): void {
+    let bucket = 0
+    while (bucket < boundaries.length && value > (boundaries[bucket] as number)) bucket++
+    this.counts[bucket] = (this.counts[bucket] as number) + 1
+    this.count++
+    this.sum += value
+    if (value < this.min) this.min = value
+    if (value > this.max) this.max = value
+  }
+
+  // Cumulative counts per upper bound, as Effect's own histograms report them
+  // (the `+Inf` bucket is `count`).
+  state(): Metric.HistogramState {
+    let cumulated = 0
+    const buckets = boundaries.map((boundary, i): [number, number] => {
+      cumulated += this.counts[i] as number
+      return [boundary, cumulated]
+    })
+    return { buckets, count: this.count, min: this.min, max: this.max, sum: this.sum }
+  }
+}
+
 // All of a pool's state, and the only code that changes it. Each method runs
 // synchronously from start to end, and the runtime never switches fibers in
 // the middle of synchronous code, so a decision, the count change and the
@@ -592,23 +643,48 @@ class PoolState {
   max: number
   readonly maxWaiting: number
   readonly totals = { Acquired: 0, Rejected: 0, Released: 0, Queued: 0, TimedOut: 0, Abandoned: 0 }
+  // Rejections by the reason a caller was given (`timeout` is `TimedOut`).
+  readonly refused = { full: 0, "queue-full": 0, closed: 0 }
+  readonly waitSeconds = new Buckets()
+  readonly holdSeconds = new Buckets()
   readonly queue = new Line()
   // Fibers holding permits inside `withPermit` / `withPermitWaiting`, so
   // closing the pool can interrupt them.
   readonly holders = new Line()
   // Permits taken with `acquire`, owned by scopes.
   readonly scoped = new Line()
-  // Permits taken with `tryAcquire`, per worker: the only ones `release` may return.
-  readonly manual = new Map<WorkerId, number>()
+  // Permits taken with `tryAcquire`, per worker, as the times they were
+  // taken: the only ones `release` may return.
+  readonly manual = new Map<WorkerId, Array<number>>()
   readonly pubsub: PubSub.PubSub<Take.Take<PoolEvent>>
   // Callers granted a permit (or turned away) and not yet resumed.
   private readonly woken: Array<Caller> = []
   private resuming = false
 
-  constructor(max: number, maxWaiting: number, pubsub: PubSub.PubSub<Take.Take<PoolEvent>>) {
+  readonly clock: Clock.Clock
+  // The fiber logging transitions at Debug, if any.
+  logger: Fiber.Fiber<void> | undefined = undefined
+
+  constructor(max: number, maxWaiting: number, pubsub: PubSub.PubSub<Take.Take<PoolEvent>>, clock: Clock.Clock) {
     this.max = max
     this.maxWaiting = maxWaiting
     this.pubsub = pubsub
+    this.clock = clock
+  }
+
+  private now(): number {
+    return this.clock.currentTimeMillisUnsafe()
+  }
+
+  // A permit is taken: by `caller` (or by hand, `tryAcquire`) after a wait
+  // that started at `since`.
+  private admitted(caller: Caller | undefined, since: number, now: number): void {
+    this.waitSeconds.observe((now - since) / 1000)
+    if (caller !== undefined) caller.since = now
+  }
+
+  private held(since: number): void {
+    this.holdSeconds.observe((this.now() - since) / 1000)
   }
 
   get waiting(): number {
@@ -644,8 +720,12 @@ class PoolState {
 
   // Admits at once or not at all. A closed pool rejects silently.
   admit(worker: WorkerId): boolean {
-    if (this.closed) return false
+    if (this.closed) {
+      this.refused.closed++
+      return false
+    }
     if (this.active >= this.max) {
+      this.refused.full++
       this.publish("Rejected", worker)
       return false
     }
@@ -658,6 +738,8 @@ class PoolState {
   acquireFor(fiber: Fiber.Fiber<unknown, unknown> | undefined, worker: WorkerId): Caller | PoolRejected {
     if (!this.admit(worker)) return this.rejection(worker, this.closed ? "closed" : "full")
     const caller = new Caller(worker, fiber)
+    const now = this.now()
+    this.admitted(caller, now, now)
     caller.status = Granted
     this.holders.push(caller)
     return caller
@@ -666,20 +748,28 @@ class PoolState {
   // `withPermitWaiting` and `acquire`: a holder at once (status Granted), a
   // queued caller (status Waiting), or a rejection.
   enter(worker: WorkerId, fiber: Fiber.Fiber<unknown, unknown> | undefined): Caller | PoolRejected {
-    if (this.closed) return this.rejection(worker, "closed")
+    if (this.closed) {
+      this.refused.closed++
+      return this.rejection(worker, "closed")
+    }
     if (this.active < this.max) {
       this.active++
       this.publish("Acquired", worker)
       const caller = new Caller(worker, fiber)
+      const now = this.now()
+      this.admitted(caller, now, now)
       caller.status = Granted
       this.holders.push(caller)
       return caller
     }
     if (this.queue.size >= this.maxWaiting) {
+      const reason = this.maxWaiting === 0 ? "full" : "queue-full"
+      this.refused[reason]++
       this.publish("Rejected", worker)
-      return this.rejection(worker, this.maxWaiting === 0 ? "full" : "queue-full")
+      return this.rejection(worker, reason)
     }
     const caller = new Caller(worker, fiber)
+    caller.since = this.now()
     this.queue.push(caller)
     this.publish("Queued", worker)
     return caller
@@ -689,7 +779,10 @@ class PoolState {
   // permit, the pool closed, or `maxWait` passed.
   settle(caller: Caller): PoolRejected | undefined {
     if (caller.status === Granted) return undefined
-    if (caller.status === Closed) return this.rejection(caller.worker, "closed")
+    if (caller.status === Closed) {
+      this.refused.closed++
+      return this.rejection(caller.worker, "closed")
+    }
     this.queue.remove(caller)
     this.publish("TimedOut", caller.worker)
     return this.rejection(caller.worker, "timeout")
@@ -715,6 +808,7 @@ class PoolState {
     while (caller !== undefined && this.active < this.max) {
       this.queue.remove(caller)
       caller.status = Granted
+      this.admitted(caller, caller.since, this.now())
       this.holders.push(caller)
       this.active++
       this.publish("Acquired", caller.worker)
@@ -759,15 +853,20 @@ class PoolState {
 
   tryAcquire(worker: WorkerId): boolean {
     if (!this.admit(worker)) return false
-    this.manual.set(worker, (this.manual.get(worker) ?? 0) + 1)
+    const now = this.now()
+    this.admitted(undefined, now, now)
+    const taken = this.manual.get(worker)
+    if (taken === undefined) this.manual.set(worker, [now])
+    else taken.push(now)
     return true
   }
 
   release(worker: WorkerId): boolean {
-    const held = this.manual.get(worker)
-    if (held === undefined) return false
-    if (held === 1) this.manual.delete(worker)
-    else this.manual.set(worker, held - 1)
+    const taken = this.manual.get(worker)
+    if (taken === undefined) return false
+    // The oldest permit goes back first: its hold time is the longest.
+    this.held(taken.shift() as number)
+    if (taken.length === 0) this.manual.delete(worker)
     this.releaseOne(worker)
     return true
   }
@@ -775,6 +874,7 @@ class PoolState {
   // A fiber holder is done with its permit.
   releaseFor(caller: Caller): void {
     this.holders.remove(caller)
+    this.held(caller.since)
     this.releaseOne(caller.worker)
   }
 
@@ -788,6 +888,7 @@ class PoolState {
   giveBack(caller: Caller): void {
     if (caller.line !== this.scoped) return
     this.scoped.remove(caller)
+    this.held(caller.since)
     this.releaseOne(caller.worker)
   }
 
@@ -822,12 +923,141 @@ class PoolState {
 
   // Returns the permits no fiber holds: those of `tryAcquire` and `acquire`.
   releaseUnowned(): void {
-    for (const [worker, held] of this.manual) {
-      for (let i = 0; i < held; i++) this.releaseOne(worker)
+    for (const [worker, taken] of this.manual) {
+      for (const since of taken) {
+        this.held(since)
+        this.releaseOne(worker)
+      }
     }
     this.manual.clear()
     for (let caller = this.scoped.head; caller !== undefined; caller = this.scoped.head) this.giveBack(caller)
   }
+}
+
+/**
+ * The metrics every pool publishes, each series with a `pool` attribute set to
+ * the pool's `name` (and `rejected` with a `reason` attribute).
+ *
+ * **When to use**
+ *
+ * Read them with `Metric.value` / `Metric.snapshot`, or export them with
+ * `effect/observability` (Prometheus, OTLP): they appear as
+ * `coroutine_pool_*` series.
+ *
+ * **Details**
+ *
+ * The series are registered in the `Metric.MetricRegistry` of the context the
+ * pool is made in, and removed when the pool closes. The pool keeps the
+ * figures itself and the registry reads them when it is scraped, so they cost
+ * nothing on the pool's paths: gauges `active`, `waiting`, `max`; counters
+ * `acquired`, `rejected` (by `reason`: `full`, `queue-full`, `timeout`,
+ * `closed`), `released`, `abandoned`; histograms (seconds, on the pool's
+ * `Clock`, millisecond resolution) of `wait` (every admission, 0 when at once)
+ * and `hold` (from admission to release).
+ *
+ * **Example** (Reading a pool's metrics)
+ *
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import { CoroutinePool } from "coroutine-pool"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const pool = yield* CoroutinePool.make({ max: 2, name: "payments" })
+ *   yield* pool.withPermit("charge")(Effect.void)
+ *   const acquired = CoroutinePool.metrics.acquired.pipe(Metric.withAttributes({ pool: "payments" }))
+ *   return yield* Metric.value(acquired) // { count: 1, incremental: true }
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const metrics = {
+  active: Metric.gauge("coroutine_pool_active", { description: "Permits taken right now" }),
+  waiting: Metric.gauge("coroutine_pool_waiting", { description: "Callers queued for a permit right now" }),
+  max: Metric.gauge("coroutine_pool_max", { description: "Permits in force" }),
+  acquired: Metric.counter("coroutine_pool_acquired_total", {
+    description: "Permits taken, at once or after a wait",
+    incremental: true
+  }),
+  rejected: Metric.counter("coroutine_pool_rejected_total", {
+    description: "Callers turned away, by reason",
+    incremental: true
+  }),
+  released: Metric.counter("coroutine_pool_released_total", { description: "Permits returned", incremental: true }),
+  abandoned: Metric.counter("coroutine_pool_abandoned_total", {
+    description: "Queued callers that left without a permit (interrupted, or the pool closed)",
+    incremental: true
+  }),
+  wait: Metric.histogram("coroutine_pool_wait_seconds", {
+    description: "Time from asking for a permit to getting it",
+    boundaries
+  }),
+  hold: Metric.histogram("coroutine_pool_hold_seconds", {
+    description: "Time a permit was held",
+    boundaries
+  })
+} as const
+
+const registerMetrics = (
+  state: PoolState,
+  pool: string,
+  context: Context.Context<never>
+): ReadonlyArray<Metric.Registration> => {
+  const register = <State>(
+    metric: Metric.Metric<number, State>,
+    attributes: Metric.Metric.AttributeSet,
+    get: () => State
+  ) =>
+    Metric.registerUnsafe(Metric.withAttributes(metric, attributes), context, {
+      get,
+      update: constVoid,
+      modify: constVoid
+    })
+  const labels = { pool }
+  const counter = (count: () => number) => () => ({ count: count(), incremental: true })
+  return [
+    register(metrics.active, labels, () => ({ value: state.active })),
+    register(metrics.waiting, labels, () => ({ value: state.waiting })),
+    register(metrics.max, labels, () => ({ value: state.max })),
+    register(
+      metrics.acquired,
+      labels,
+      counter(() => state.totals.Acquired)
+    ),
+    register(
+      metrics.released,
+      labels,
+      counter(() => state.totals.Released)
+    ),
+    register(
+      metrics.abandoned,
+      labels,
+      counter(() => state.totals.Abandoned)
+    ),
+    register(
+      metrics.rejected,
+      { pool, reason: "full" },
+      counter(() => state.refused.full)
+    ),
+    register(
+      metrics.rejected,
+      { pool, reason: "queue-full" },
+      counter(() => state.refused["queue-full"])
+    ),
+    register(
+      metrics.rejected,
+      { pool, reason: "timeout" },
+      counter(() => state.totals.TimedOut)
+    ),
+    register(
+      metrics.rejected,
+      { pool, reason: "closed" },
+      counter(() => state.refused.closed)
+    ),
+    register(metrics.wait, labels, () => state.waitSeconds.state()),
+    register(metrics.hold, labels, () => state.holdSeconds.state())
+  ]
 }
 
 /**
@@ -903,9 +1133,19 @@ export const make: (
     Effect.mapError(() => new InvalidPoolOption({ option: "maxWaiting", value: options.maxWaiting }))
   )
   const maxWait = yield* decodeMaxWait(options.maxWait)
+  const name = yield* Schema.decodeUnknownEffect(PoolName)(options.name ?? "default").pipe(
+    Effect.mapError(() => new InvalidPoolOption({ option: "name", value: options.name }))
+  )
   const pubsub = yield* PubSub.unbounded<Take.Take<PoolEvent>>()
-  const state = new PoolState(max, maxWaiting, pubsub)
-  yield* Effect.addFinalizer(() => close(state))
+  const state = new PoolState(max, maxWaiting, pubsub, yield* Effect.clockWith(Effect.succeed))
+  // The metrics are read from the pool when they are scraped, in the registry
+  // of the context the pool is made in, for as long as the pool lives.
+  const registrations = registerMetrics(state, name, yield* Effect.context<never>())
+  yield* Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      for (const registration of registrations) registration.remove()
+    })
+  )
 
   const release = (caller: Caller) => () => {
     state.releaseFor(caller)
@@ -919,9 +1159,13 @@ export const make: (
       // `Fiber.getCurrent` names it without another `withFiber` step: this is
       // the path every admitted call takes, and it is kept short.
       Effect.uninterruptibleMask<A, E | PoolRejected, R>((restore) => {
-        const caller = state.acquireFor(Fiber.getCurrent(), worker)
-        if (caller instanceof PoolRejected) return Effect.fail(caller)
-        return Effect.onExitPrimitive(restore(self), release(caller), true)
+        const fiber = Fiber.getCurrent()
+        const admit = (): Effect.Effect<A, E | PoolRejected, R> => {
+          const caller = state.acquireFor(fiber, worker)
+          if (caller instanceof PoolRejected) return Effect.fail(caller)
+          return Effect.onExitPrimitive(restore(self), release(caller), true)
+        }
+        return isTracing(fiber) ? traced("CoroutinePool.withPermit", name, worker, Effect.suspend(admit)) : admit()
       })
 
   // Parks a queued caller until it is granted a permit, turned away by
@@ -970,11 +1214,17 @@ export const make: (
     (worker: WorkerId) =>
     <A, E, R>(self: Effect.Effect<A, E, R>) =>
       Effect.uninterruptibleMask<A, E | PoolRejected, R>((restore) => {
-        const caller = state.enter(worker, Fiber.getCurrent())
-        if (caller instanceof PoolRejected) return Effect.fail(caller)
-        return caller.status === Granted
-          ? runHolding(caller, restore, self)
-          : waitThen(caller, restore, self, runHolding)
+        const fiber = Fiber.getCurrent()
+        const enter = (): Effect.Effect<A, E | PoolRejected, R> => {
+          const caller = state.enter(worker, fiber)
+          if (caller instanceof PoolRejected) return Effect.fail(caller)
+          return caller.status === Granted
+            ? runHolding(caller, restore, self)
+            : waitThen(caller, restore, self, runHolding)
+        }
+        return isTracing(fiber)
+          ? traced("CoroutinePool.withPermitWaiting", name, worker, Effect.suspend(enter))
+          : enter()
       })
 
   const acquire = (worker: WorkerId): Effect.Effect<void, PoolRejected, Scope.Scope> =>
@@ -999,6 +1249,19 @@ export const make: (
     })
   )
 
+  // With Debug logs enabled when the pool is made, every transition is
+  // logged at Debug, annotated, from a subscriber that `close` drains.
+  if (yield* LogLevel.isEnabled("Debug")) {
+    const events = yield* subscribe
+    state.logger = yield* Effect.forkDetach(
+      Stream.runForEach(events, (event) =>
+        Effect.logDebug(formatEvent(event)).pipe(Effect.annotateLogs({ pool: name, ...event }))
+      ),
+      { startImmediately: true }
+    )
+  }
+  yield* Effect.addFinalizer(() => close(state))
+
   return CoroutinePool.of({
     [TypeId]: TypeId,
     max: Effect.sync(() => state.max),
@@ -1019,6 +1282,7 @@ export const make: (
 // `Schema.Int` accepts safe integers only: no NaN, infinities or fractions.
 const PoolSize = Schema.Int.check(Schema.isGreaterThan(0))
 const QueueSize = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+const PoolName = Schema.String.check(Schema.isNonEmpty())
 
 const decodeMax = (max: unknown): Effect.Effect<number, InvalidPoolSize> =>
   Schema.decodeUnknownEffect(PoolSize)(max).pipe(Effect.mapError(() => new InvalidPoolSize({ max })))
@@ -1044,9 +1308,43 @@ const close = (state: PoolState): Effect.Effect<void> =>
     holders.delete(current)
     return Fiber.interruptAll(holders).pipe(
       Effect.andThen(Effect.sync(() => state.releaseUnowned())),
-      Effect.andThen(PubSub.end(state.pubsub, Exit.void))
+      Effect.andThen(PubSub.end(state.pubsub, Exit.void)),
+      Effect.andThen(state.logger === undefined ? Effect.void : Fiber.await(state.logger))
     )
   })
+
+// Spans are built only when a tracing backend is installed. With Effect's
+// default tracer nobody reads them (see `Tracer.nativeTracer`), and a span
+// costs microseconds: several times a whole uncontended `withPermit`.
+const isTracing = (fiber: Fiber.Fiber<unknown, unknown> | undefined): boolean => {
+  const tracer = fiber?.cache.tracer
+  return tracer !== undefined && tracer !== Tracer.nativeTracer && fiber?.cache.tracerEnabled === true
+}
+
+const traced = <A, E, R>(
+  span: string,
+  pool: string,
+  worker: WorkerId,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  effect.pipe(
+    Effect.onExit((exit) => Effect.annotateCurrentSpan(outcome(exit))),
+    Effect.withSpan(
+      span,
+      { attributes: { "coroutine_pool.name": pool, "coroutine_pool.worker": worker } },
+      { captureStackTrace: false }
+    )
+  )
+
+// `ok`, `failed` (the work failed), `interrupted`, or `rejected` with the reason.
+const outcome = (exit: Exit.Exit<unknown, unknown>): Record<string, string> => {
+  if (Exit.isSuccess(exit)) return { "coroutine_pool.outcome": "ok" }
+  const error = Cause.findErrorOption(exit.cause)
+  if (Option.isSome(error) && error.value instanceof PoolRejected) {
+    return { "coroutine_pool.outcome": "rejected", "coroutine_pool.reason": error.value.reason }
+  }
+  return { "coroutine_pool.outcome": Exit.hasInterrupts(exit) ? "interrupted" : "failed" }
+}
 
 /**
  * A layer that provides one pool to a whole program. The pool closes when the
@@ -1069,6 +1367,62 @@ const close = (state: PoolState): Effect.Effect<void> =>
  */
 export const layer = (options: Options): Layer.Layer<CoroutinePool, InvalidPoolSize | InvalidPoolOption> =>
   Layer.effect(CoroutinePool, make(options))
+
+/**
+ * The pool's options read from configuration: `POOL_MAX` (required, a positive
+ * integer), `POOL_MAX_WAITING` (default 0), `POOL_MAX_WAIT` (a duration such
+ * as `"2 seconds"`, default no limit) and `POOL_NAME` (default `"default"`).
+ *
+ * **When to use**
+ *
+ * Use with {@link layerConfig}, or nest it under a prefix for a second pool:
+ * `Config.nested(CoroutinePool.config, "PAYMENTS")` reads `PAYMENTS_POOL_MAX`
+ * and so on from the environment.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  max: Config.schema(PoolSize, "POOL_MAX"),
+  maxWaiting: Config.schema(QueueSize, "POOL_MAX_WAITING").pipe(Config.withDefault(0)),
+  maxWait: Config.option(Config.Duration("POOL_MAX_WAIT")).pipe(Config.map(Option.getOrUndefined)),
+  name: Config.schema(PoolName, "POOL_NAME").pipe(Config.withDefault("default"))
+})
+
+/**
+ * A layer that builds the pool from configuration, {@link config} by default.
+ *
+ * **Details**
+ *
+ * A missing or bad value fails the layer's construction with a `ConfigError`
+ * that names the key, e.g. `Expected a value greater than 0 at ["POOL_MAX"]`.
+ * Pass your own `Config` (or a record of `Config`s) to read other keys.
+ *
+ * **Example** (Sizing the pool from the environment)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CoroutinePool } from "coroutine-pool"
+ *
+ * // POOL_MAX=8 POOL_MAX_WAITING=100 POOL_MAX_WAIT="2 seconds"
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* CoroutinePool.CoroutinePool
+ *   return yield* pool.stats
+ * }).pipe(Effect.provide(CoroutinePool.layerConfig()))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Wrap<Options> = config
+): Layer.Layer<CoroutinePool, Config.ConfigError | InvalidPoolSize | InvalidPoolOption> =>
+  Layer.effect(
+    CoroutinePool,
+    Effect.gen(function* () {
+      return yield* make(yield* Config.unwrap(options))
+    })
+  )
 
 // ---------------------------------------------------------------------------
 // combinators

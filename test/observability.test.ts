@@ -1,0 +1,271 @@
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Exit, Fiber, Layer, Logger, Metric, References, Scope, Tracer } from "effect"
+import { PrometheusMetrics } from "effect/observability"
+import { TestClock } from "effect/testing"
+import { CoroutinePool } from "../src/index.ts"
+
+const of = <S>(metric: Metric.Metric<number, S>, attributes: Record<string, string>) =>
+  Metric.value(Metric.withAttributes(metric, attributes))
+
+const fork = <A, E>(effect: Effect.Effect<A, E>) => Effect.forkChild(effect, { startImmediately: true })
+
+describe("metrics", () => {
+  it.effect("read back after a known scenario, exactly", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const pool = yield* CoroutinePool.make({ max: 1, maxWaiting: 1, maxWait: "150 millis", name: "test" }).pipe(
+        Scope.provide(scope)
+      )
+      // t=0: 0 holds for 100 ms; 1 queues and holds 20 ms from t=100; 2 finds
+      // the queue full; a tryAcquire finds every permit taken.
+      const first = yield* fork(pool.withPermitWaiting(0)(Effect.sleep("100 millis")))
+      const second = yield* fork(pool.withPermitWaiting(1)(Effect.sleep("20 millis")))
+      yield* Effect.flip(pool.withPermitWaiting(2)(Effect.void))
+      assert.isFalse(yield* pool.tryAcquire(3))
+      yield* TestClock.adjust("120 millis")
+      yield* Fiber.joinAll([first, second])
+      // t=120: 5 takes the permit by hand; 6 waits 150 ms and times out; 7
+      // queues and is interrupted; 5 gives the permit back at t=300.
+      assert.isTrue(yield* pool.tryAcquire(5))
+      const timedOut = yield* fork(Effect.flip(pool.withPermitWaiting(6)(Effect.void)))
+      yield* TestClock.adjust("150 millis")
+      assert.strictEqual((yield* Fiber.join(timedOut)).reason, "timeout")
+      const abandoned = yield* fork(pool.withPermitWaiting(7)(Effect.void))
+      yield* TestClock.adjust("10 millis")
+      yield* Fiber.interrupt(abandoned)
+      yield* TestClock.adjust("20 millis")
+      yield* pool.release(5)
+
+      const pool_ = { pool: "test" }
+      assert.deepStrictEqual(
+        {
+          active: yield* of(CoroutinePool.metrics.active, pool_),
+          waiting: yield* of(CoroutinePool.metrics.waiting, pool_),
+          max: yield* of(CoroutinePool.metrics.max, pool_),
+          acquired: yield* of(CoroutinePool.metrics.acquired, pool_),
+          released: yield* of(CoroutinePool.metrics.released, pool_),
+          abandoned: yield* of(CoroutinePool.metrics.abandoned, pool_),
+          full: yield* of(CoroutinePool.metrics.rejected, { pool: "test", reason: "full" }),
+          queueFull: yield* of(CoroutinePool.metrics.rejected, { pool: "test", reason: "queue-full" }),
+          timeout: yield* of(CoroutinePool.metrics.rejected, { pool: "test", reason: "timeout" }),
+          closed: yield* of(CoroutinePool.metrics.rejected, { pool: "test", reason: "closed" })
+        },
+        {
+          active: { value: 0 },
+          waiting: { value: 0 },
+          max: { value: 1 },
+          acquired: { count: 3, incremental: true },
+          released: { count: 3, incremental: true },
+          abandoned: { count: 1, incremental: true },
+          full: { count: 1, incremental: true },
+          queueFull: { count: 1, incremental: true },
+          timeout: { count: 1, incremental: true },
+          closed: { count: 0, incremental: true }
+        }
+      )
+      // Waits: 0, 0.1 s (worker 1), 0 (by hand). Holds: 0.1, 0.02, 0.18 s.
+      const wait = yield* of(CoroutinePool.metrics.wait, pool_)
+      assert.deepStrictEqual([wait.count, wait.sum, wait.min, wait.max], [3, 0.1, 0, 0.1])
+      assert.deepStrictEqual(wait.buckets.slice(0, 6), [
+        [0.001, 2],
+        [0.005, 2],
+        [0.01, 2],
+        [0.025, 2],
+        [0.05, 2],
+        [0.1, 3]
+      ])
+      const hold = yield* of(CoroutinePool.metrics.hold, pool_)
+      assert.deepStrictEqual([hold.count, hold.min, hold.max], [3, 0.02, 0.18])
+      assert.closeTo(hold.sum, 0.3, 1e-9)
+      assert.deepStrictEqual(
+        hold.buckets.filter(([bound]) => bound >= 0.025 && bound <= 0.25),
+        [
+          [0.025, 1],
+          [0.05, 1],
+          [0.1, 2],
+          [0.25, 3]
+        ]
+      )
+
+      const text = yield* PrometheusMetrics.format()
+      assert.include(text, 'coroutine_pool_acquired_total{pool="test"} 3')
+      assert.include(text, 'coroutine_pool_rejected_total{pool="test",reason="queue-full"} 1')
+      assert.include(text, 'coroutine_pool_wait_seconds_bucket{pool="test",le="0.1"} 3')
+
+      // The series leave the registry with the pool.
+      yield* Scope.close(scope, Exit.void)
+      const left = (yield* Metric.snapshot).filter((snapshot) => snapshot.id.startsWith("coroutine_pool_"))
+      assert.deepStrictEqual(left, [])
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+
+  it.effect("each pool reports under its own name", () =>
+    Effect.gen(function* () {
+      const a = yield* CoroutinePool.make({ max: 1, name: "a" })
+      const b = yield* CoroutinePool.make({ max: 3, name: "b" })
+      yield* a.tryAcquire(0)
+      yield* b.tryAcquire(0)
+      yield* b.tryAcquire(1)
+      assert.deepStrictEqual(
+        [
+          yield* of(CoroutinePool.metrics.active, { pool: "a" }),
+          yield* of(CoroutinePool.metrics.active, { pool: "b" })
+        ],
+        [{ value: 1 }, { value: 2 }]
+      )
+      assert.deepStrictEqual(yield* of(CoroutinePool.metrics.max, { pool: "b" }), { value: 3 })
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+})
+
+// A tracer that keeps every span it makes.
+const recordingTracer = () => {
+  const spans: Array<Tracer.NativeSpan> = []
+  const tracer = Tracer.make({
+    span: (options) => {
+      const span = new Tracer.NativeSpan(options)
+      spans.push(span)
+      return span
+    }
+  })
+  const summary = () =>
+    spans.map((span) => ({
+      name: span.name,
+      attributes: Object.fromEntries(span.attributes),
+      ended: span.status._tag === "Ended"
+    }))
+  return { tracer, summary }
+}
+
+describe("tracing", () => {
+  it.effect("withPermit and withPermitWaiting run in a span with the pool, worker and outcome", () =>
+    Effect.gen(function* () {
+      const { summary, tracer } = recordingTracer()
+      const pool = yield* CoroutinePool.make({ max: 1, name: "traced" })
+      yield* pool.withPermit("a")(Effect.void).pipe(Effect.withTracer(tracer))
+      yield* pool.tryAcquire("holder")
+      yield* Effect.exit(pool.withPermitWaiting("b")(Effect.void)).pipe(Effect.withTracer(tracer))
+      yield* pool.release("holder")
+      yield* Effect.exit(pool.withPermit("c")(Effect.fail("boom"))).pipe(Effect.withTracer(tracer))
+      assert.deepStrictEqual(summary(), [
+        {
+          name: "CoroutinePool.withPermit",
+          attributes: {
+            "coroutine_pool.name": "traced",
+            "coroutine_pool.worker": "a",
+            "coroutine_pool.outcome": "ok"
+          },
+          ended: true
+        },
+        {
+          name: "CoroutinePool.withPermitWaiting",
+          attributes: {
+            "coroutine_pool.name": "traced",
+            "coroutine_pool.worker": "b",
+            "coroutine_pool.outcome": "rejected",
+            "coroutine_pool.reason": "full"
+          },
+          ended: true
+        },
+        {
+          name: "CoroutinePool.withPermit",
+          attributes: {
+            "coroutine_pool.name": "traced",
+            "coroutine_pool.worker": "c",
+            "coroutine_pool.outcome": "failed"
+          },
+          ended: true
+        }
+      ])
+    })
+  )
+
+  it.effect("no span when tracing is disabled", () =>
+    Effect.gen(function* () {
+      const { summary, tracer } = recordingTracer()
+      const pool = yield* CoroutinePool.make({ max: 1 })
+      yield* pool.withPermit("a")(Effect.void).pipe(Effect.withTracerEnabled(false), Effect.withTracer(tracer))
+      assert.deepStrictEqual(summary(), [])
+    })
+  )
+})
+
+describe("logs", () => {
+  const capture = () => {
+    const lines: Array<unknown> = []
+    const logger = Logger.map(Logger.formatStructured, (entry) => {
+      lines.push([entry.level, entry.message, entry.annotations])
+    })
+    return { lines, layer: Logger.layer([logger]) }
+  }
+
+  it.effect("transitions are logged at Debug with annotations when Debug is enabled", () =>
+    Effect.gen(function* () {
+      const { layer, lines } = capture()
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const pool = yield* CoroutinePool.make({ max: 1, name: "logged" })
+          yield* pool.withPermit(0)(Effect.void)
+          yield* pool.tryAcquire(1)
+          yield* pool.tryAcquire(2)
+        })
+      ).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Debug"))
+      const annotations = { pool: "logged", max: 1, waiting: 0 }
+      assert.deepStrictEqual(lines, [
+        ["DEBUG", "Worker 0: acquired (1/1 active)", { ...annotations, _tag: "Acquired", worker: 0, active: 1 }],
+        ["DEBUG", "Worker 0: released (0/1 active)", { ...annotations, _tag: "Released", worker: 0, active: 0 }],
+        ["DEBUG", "Worker 1: acquired (1/1 active)", { ...annotations, _tag: "Acquired", worker: 1, active: 1 }],
+        ["DEBUG", "Worker 2: rejected (1/1 active)", { ...annotations, _tag: "Rejected", worker: 2, active: 1 }],
+        // Closing returns the permit taken by hand.
+        ["DEBUG", "Worker 1: released (0/1 active)", { ...annotations, _tag: "Released", worker: 1, active: 0 }]
+      ])
+    })
+  )
+
+  it.effect("nothing is logged at the default level", () =>
+    Effect.gen(function* () {
+      const { layer, lines } = capture()
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const pool = yield* CoroutinePool.make({ max: 1 })
+          yield* pool.withPermit(0)(Effect.void)
+        })
+      ).pipe(Effect.provide(layer))
+      assert.deepStrictEqual(lines, [])
+    })
+  )
+})
+
+describe("layerConfig", () => {
+  const build = (env: Record<string, unknown>) =>
+    Effect.flatMap(CoroutinePool.CoroutinePool, (pool) => pool.stats).pipe(
+      Effect.provide(Layer.fresh(CoroutinePool.layerConfig())),
+      Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(env)))
+    )
+
+  it.effect("reads POOL_MAX, POOL_MAX_WAITING and POOL_MAX_WAIT", () =>
+    Effect.gen(function* () {
+      const stats = yield* build({ POOL_MAX: "4", POOL_MAX_WAITING: "10", POOL_MAX_WAIT: "250 millis" })
+      assert.deepStrictEqual([stats.max, stats.maxWaiting], [4, 10])
+      const defaults = yield* build({ POOL_MAX: "2" })
+      assert.deepStrictEqual([defaults.max, defaults.maxWaiting], [2, 0])
+    })
+  )
+
+  it.effect("a bad value fails the layer with a config error naming the key", () =>
+    Effect.gen(function* () {
+      const bad: ReadonlyArray<[Record<string, unknown>, string]> = [
+        [{}, "POOL_MAX"],
+        [{ POOL_MAX: "four" }, "POOL_MAX"],
+        [{ POOL_MAX: "0" }, "POOL_MAX"],
+        [{ POOL_MAX: "2", POOL_MAX_WAITING: "-1" }, "POOL_MAX_WAITING"],
+        [{ POOL_MAX: "2", POOL_MAX_WAIT: "soon" }, "POOL_MAX_WAIT"]
+      ]
+      for (const [env, key] of bad) {
+        const error = yield* Effect.flip(build(env))
+        assert.strictEqual(error._tag, "ConfigError", JSON.stringify(env))
+        assert.include(error.message, `["${key}"]`, JSON.stringify(env))
+      }
+    })
+  )
+})

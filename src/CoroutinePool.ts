@@ -322,6 +322,27 @@ const explanations = {
  * `release` was called for a worker that holds no permit taken with
  * `tryAcquire`. Nothing was changed.
  *
+ * **Details**
+ *
+ * Permits taken by `withPermit`, `withPermitWaiting` and `acquire` come back
+ * by themselves and can never be returned with `release`, so a stray
+ * `release` can neither drive the count negative nor steal a running
+ * holder's permit.
+ *
+ * **Example** (Releasing twice)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CoroutinePool } from "coroutine-pool"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const pool = yield* CoroutinePool.make({ max: 1 })
+ *   yield* pool.tryAcquire("job")
+ *   yield* pool.release("job")
+ *   return yield* Effect.flip(pool.release("job")) // PermitNotHeld { worker: "job" }
+ * }))
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -337,6 +358,18 @@ export class PermitNotHeld extends Schema.TaggedError<PermitNotHeld>()("PermitNo
  * `make` or `resize` was given a `max` that is not a positive safe integer.
  * `max` carries the offending value as given. Nothing was changed.
  *
+ * **Example** (A size read from user input)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CoroutinePool } from "coroutine-pool"
+ *
+ * const program = CoroutinePool.make({ max: 0 }).pipe(
+ *   Effect.catchTag("InvalidPoolSize", (error) => Effect.die(error.message)),
+ *   Effect.scoped
+ * ) // dies with "Invalid pool size: max must be a positive safe integer, got 0"
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -349,9 +382,21 @@ export class InvalidPoolSize extends Schema.TaggedError<InvalidPoolSize>()("Inva
 }
 
 /**
- * `make` was given a bad waiting option: `maxWaiting` must be a safe integer
- * of zero or more, `maxWait` a duration of zero or more (infinite allowed).
- * `value` carries the offending value as given.
+ * `make` was given a bad option: `maxWaiting` must be a safe integer of zero
+ * or more, `maxWait` a duration of zero or more (infinite allowed), `name` a
+ * non-empty string. `option` names it and `value` carries it as given.
+ *
+ * **Example** (Reporting a bad option)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CoroutinePool } from "coroutine-pool"
+ *
+ * const program = CoroutinePool.make({ max: 2, maxWaiting: -1 }).pipe(
+ *   Effect.catchTag("InvalidPoolOption", (error) => Effect.succeed(error.message)),
+ *   Effect.scoped
+ * ) // "Invalid maxWaiting: expected a safe integer of zero or more, got -1"
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -381,6 +426,31 @@ const show = (value: unknown): string => (typeof value === "string" ? JSON.strin
 /**
  * A bounded pool of permits: tryAcquire-or-reject admission, with an optional
  * bounded FIFO queue.
+ *
+ * **When to use**
+ *
+ * Get one from {@link make} (scoped) or from the {@link CoroutinePool}
+ * service ({@link layer}, {@link layerConfig}), and put the work you want to
+ * bound under `withPermit` (reject at once) or `withPermitWaiting` (queue).
+ *
+ * **Details**
+ *
+ * Every transition (admission, rejection, queueing, timeout, abandonment,
+ * release, resize) is one synchronous step of the pool's state, published in
+ * order on `events` and counted in `stats` and {@link metrics}.
+ *
+ * **Example** (Guarding work)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CoroutinePool } from "coroutine-pool"
+ *
+ * declare const pool: CoroutinePool.CoroutinePool
+ * declare const render: Effect.Effect<string>
+ *
+ * const now = pool.withPermit("render")(render) // or PoolRejected "full"
+ * const soon = pool.withPermitWaiting("render")(render) // queues when allowed
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -506,6 +576,21 @@ export interface PoolStats {
 export const CoroutinePool: Context.Service<CoroutinePool, CoroutinePool> = Context.Service<CoroutinePool>(TypeId)
 
 /**
+ * What {@link make} and {@link layer} take. Only `max` is required.
+ *
+ * **Example** (A bulkhead with a bounded queue)
+ *
+ * ```ts
+ * import type { CoroutinePool } from "coroutine-pool"
+ *
+ * const options: CoroutinePool.Options = {
+ *   max: 10, // calls at once
+ *   maxWaiting: 100, // callers that may queue
+ *   maxWait: "2 seconds", // how long each may wait
+ *   name: "payments" // in metrics, spans and logs
+ * }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -1350,6 +1435,13 @@ const outcome = (exit: Exit.Exit<unknown, unknown>): Record<string, string> => {
  * A layer that provides one pool to a whole program. The pool closes when the
  * layer is released.
  *
+ * **When to use**
+ *
+ * Use when the whole program (a server, a worker) shares one pool, reached
+ * through the {@link CoroutinePool} service; use {@link layerConfig} to size
+ * it from configuration. Several pools: make each with {@link make} in a
+ * service of your own, or tag copies of the service.
+ *
  * **Example** (Providing a pool)
  *
  * ```ts
@@ -1375,9 +1467,17 @@ export const layer = (options: Options): Layer.Layer<CoroutinePool, InvalidPoolS
  *
  * **When to use**
  *
- * Use with {@link layerConfig}, or nest it under a prefix for a second pool:
- * `Config.nested(CoroutinePool.config, "PAYMENTS")` reads `PAYMENTS_POOL_MAX`
- * and so on from the environment.
+ * Use with {@link layerConfig}, or nest it under a prefix for a second pool.
+ *
+ * **Example** (A second pool under a prefix)
+ *
+ * ```ts
+ * import { Config } from "effect"
+ * import { CoroutinePool } from "coroutine-pool"
+ *
+ * // PAYMENTS_POOL_MAX, PAYMENTS_POOL_MAX_WAITING, ... (with the environment provider)
+ * const payments = CoroutinePool.layerConfig(Config.nested(CoroutinePool.config, "PAYMENTS"))
+ * ```
  *
  * @since 0.1.0
  * @category config
@@ -1463,7 +1563,76 @@ export const withPermit: {
 )
 
 /**
+ * Runs an effect holding one of the pool's permits, queueing for it (FIFO, up
+ * to the pool's `maxWaiting` and `maxWait`) when none is free; see
+ * {@link CoroutinePool.withPermitWaiting}.
+ *
+ * **Example** (Queueing in a pipe)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CoroutinePool } from "coroutine-pool"
+ *
+ * declare const pool: CoroutinePool.CoroutinePool
+ * declare const charge: Effect.Effect<string>
+ *
+ * const guarded = charge.pipe(CoroutinePool.withPermitWaiting(pool, "charge"))
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withPermitWaiting: {
+  (
+    pool: CoroutinePool,
+    worker: WorkerId
+  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PoolRejected, R>
+  <A, E, R>(self: Effect.Effect<A, E, R>, pool: CoroutinePool, worker: WorkerId): Effect.Effect<A, E | PoolRejected, R>
+} = dual(3, <A, E, R>(self: Effect.Effect<A, E, R>, pool: CoroutinePool, worker: WorkerId) =>
+  pool.withPermitWaiting(worker)(self)
+)
+
+/**
+ * Takes a permit for the rest of the current scope, waiting like
+ * {@link withPermitWaiting}; see {@link CoroutinePool.acquire}.
+ *
+ * **Example** (A permit for a scope)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CoroutinePool } from "coroutine-pool"
+ *
+ * declare const pool: CoroutinePool.CoroutinePool
+ * declare const exportRows: Effect.Effect<number>
+ *
+ * const program = Effect.scoped(Effect.andThen(CoroutinePool.acquire(pool, "export"), exportRows))
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const acquire: {
+  (worker: WorkerId): (pool: CoroutinePool) => Effect.Effect<void, PoolRejected, Scope.Scope>
+  (pool: CoroutinePool, worker: WorkerId): Effect.Effect<void, PoolRejected, Scope.Scope>
+} = dual(2, (pool: CoroutinePool, worker: WorkerId) => pool.acquire(worker))
+
+/**
  * Takes a permit if one is free; see {@link CoroutinePool.tryAcquire}.
+ *
+ * **Example** (Taking and returning a permit by hand)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CoroutinePool } from "coroutine-pool"
+ *
+ * declare const pool: CoroutinePool.CoroutinePool
+ *
+ * const program = Effect.gen(function*() {
+ *   if (yield* CoroutinePool.tryAcquire(pool, "job")) {
+ *     yield* CoroutinePool.release(pool, "job")
+ *   }
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category combinators
@@ -1475,6 +1644,7 @@ export const tryAcquire: {
 
 /**
  * Returns a permit taken with `tryAcquire`; see {@link CoroutinePool.release}.
+ * Fails with `PermitNotHeld`, changing nothing, when the worker holds none.
  *
  * @since 0.1.0
  * @category combinators

@@ -389,3 +389,15 @@ describe("a long queue", () => {
     })
   )
 })
+
+describe("module functions", () => {
+  it.effect("withPermitWaiting and acquire read well in a pipe", () =>
+    Effect.gen(function* () {
+      const pool = yield* CoroutinePool.make({ max: 1, maxWaiting: 1 })
+      const value = yield* Effect.succeed(42).pipe(CoroutinePool.withPermitWaiting(pool, "pipe"))
+      const active = yield* Effect.scoped(Effect.andThen(CoroutinePool.acquire(pool, "scoped"), pool.active))
+      const dataFirst = yield* CoroutinePool.withPermitWaiting(Effect.succeed("first"), pool, "data-first")
+      assert.deepStrictEqual([value, active, dataFirst, yield* pool.active], [42, 1, "first", 0])
+    })
+  )
+})

@@ -18,3 +18,10 @@ export * as CoroutinePool from "./CoroutinePool.ts"
  * @since 0.1.0
  */
 export * as Demo from "./Demo.ts"
+
+/**
+ * Admission control for Effect's HTTP router: each request under a permit, `503` with `Retry-After` when turned away.
+ *
+ * @since 0.1.0
+ */
+export * as HttpAdmission from "./HttpAdmission.ts"

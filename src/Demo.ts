@@ -18,6 +18,7 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as CoroutinePool from "./CoroutinePool.ts"
+import * as Timeline from "./Timeline.ts"
 
 /**
  * @since 0.1.0
@@ -32,6 +33,12 @@ export interface Options {
   readonly hold?: Duration.Input | undefined
   /** How long a rejected worker waits before it tries again. Default 100 millis. */
   readonly retry?: Duration.Input | undefined
+  /**
+   * How each event is printed as it happens: `"lines"` (the default), the
+   * tutorial's line (`CoroutinePool.formatEvent`); `"json"`, one line of JSON
+   * with the millis since the run started (`Timeline.formatJson`).
+   */
+  readonly print?: "lines" | "json" | undefined
 }
 
 /**
@@ -123,9 +130,17 @@ const decodeOptions = Effect.fnUntraced(function* (options: Options) {
 // order the runtime wakes two equal sleeps. A worker may act only when its
 // (due time, id) is the smallest of all workers'; it keeps that turn until it
 // schedules its next step or leaves.
-const makeTurnstile = (workers: number, start: number) => {
+//
+// Steps are due on a schedule (the step being run's due time plus the pause),
+// not at whatever time the clock shows when the next one is planned: on the
+// real clock each step runs a little late, and that lateness does not add up.
+// The schedule's instant is the due time of the step being run, the clock's
+// time on the TestClock; `onInstant` hears each new one before any step due
+// then runs.
+const makeTurnstile = (workers: number, start: number, onInstant: (instant: number) => Effect.Effect<void>) => {
   const due = Array.from({ length: workers }, () => start)
   const parked: Array<(() => void) | undefined> = []
+  let instant = start
 
   const first = () => {
     let found = 0
@@ -142,7 +157,7 @@ const makeTurnstile = (workers: number, start: number) => {
     resume?.()
   }
 
-  const turn = (id: number) =>
+  const wait = (id: number) =>
     Effect.callback<void>((resume) => {
       if (first() === id) return resume(Effect.void)
       parked[id] = () => resume(Effect.void)
@@ -151,12 +166,22 @@ const makeTurnstile = (workers: number, start: number) => {
       })
     })
 
-  /** Waits `duration`, then for this worker's turn. */
+  /** Waits for this worker's turn. */
+  const turn = (id: number) =>
+    Effect.flatMap(wait(id), () => {
+      const next = due[id] ?? instant
+      if (next === instant) return Effect.void
+      instant = next
+      return onInstant(next)
+    })
+
+  /** Waits `duration` after the step being run, then for this worker's turn. */
   const after = (id: number, duration: Duration.Duration) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      due[id] = now + Duration.toMillis(duration)
+      const next = instant + Duration.toMillis(duration)
+      due[id] = next
       passOn()
-      return Effect.andThen(Effect.sleep(duration), turn(id))
+      return Effect.andThen(Effect.sleep(Duration.millis(Math.max(0, next - now))), turn(id))
     })
 
   const leave = (id: number) =>
@@ -165,12 +190,13 @@ const makeTurnstile = (workers: number, start: number) => {
       passOn()
     })
 
-  return { turn, after, leave }
+  return { turn, after, leave, now: () => instant }
 }
 
 /**
  * Runs the seed scenario and prints every transition through `Console`, one
- * `Console.log` call per line, in the order the transitions happened.
+ * `Console.log` call per line, in the order the transitions happened. Returns
+ * the run's record for `Timeline.render`.
  *
  * **When to use**
  *
@@ -186,6 +212,13 @@ const makeTurnstile = (workers: number, start: number) => {
  * every worker is done and every line is printed. Fails with `InvalidOption`,
  * having printed nothing, when an option is out of range.
  *
+ * The record stamps every event with its instant on the demo's schedule, in
+ * millis since the run started: the clock's time under the `TestClock`; on
+ * the real clock, when the step that caused it was due (each step runs a few
+ * millis late, more or less from run to run). So the record, like the lines,
+ * is the same on every clock: with the defaults, events at 0, 100 and 200
+ * millis and an `end` of 200, when the last worker is done.
+ *
  * **Example** (Printing the seed's ten lines)
  *
  * ```ts
@@ -199,42 +232,82 @@ const makeTurnstile = (workers: number, start: number) => {
  * // ...
  * ```
  *
+ * **Example** (Drawing the run)
+ *
+ * ```ts
+ * import { Console, Effect } from "effect"
+ * import { Demo, Timeline } from "coroutine-pool"
+ *
+ * const program = Effect.gen(function*() {
+ *   // Prints {"at":0,"event":{"_tag":"Acquired","worker":0,...}} and nine more lines
+ *   const record = yield* Demo.run({ print: "json" })
+ *   // Then the picture: one row per worker, 10 millis per column
+ *   yield* Console.log(Timeline.render(record))
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category running
  */
-export const run: (options?: Options) => Effect.Effect<void, InvalidOption> = Effect.fn("Demo.run")(function* (
-  options: Options = {}
-) {
-  const { hold, max, retry, workers } = yield* decodeOptions(options)
-  // The pool lives in a scope of its own so that closing it ends the event
-  // stream while the printer's subscription is still open.
-  const poolScope = yield* Scope.fork(yield* Effect.scope)
-  const pool = yield* CoroutinePool.make({ max }).pipe(
-    Scope.provide(poolScope),
-    Effect.mapError(() => new InvalidOption({ option: "max", value: max, expected: "a positive integer" }))
-  )
-  const events = yield* pool.subscribe
-  const printer = yield* Effect.forkChild(
-    Stream.runForEach(events, (event) => Console.log(CoroutinePool.formatEvent(event)))
-  )
+export const run: (options?: Options) => Effect.Effect<Timeline.Timeline, InvalidOption> = Effect.fn("Demo.run")(
+  function* (options: Options = {}) {
+    const { hold, max, retry, workers } = yield* decodeOptions(options)
+    // The pool lives in a scope of its own so that closing it ends the event
+    // stream while the printer's subscription is still open.
+    const poolScope = yield* Scope.fork(yield* Effect.scope)
+    const pool = yield* CoroutinePool.make({ max }).pipe(
+      Scope.provide(poolScope),
+      Effect.mapError(() => new InvalidOption({ option: "max", value: max, expected: "a positive integer" }))
+    )
+    const events = yield* pool.subscribe
+    // Each event is stamped with the schedule's instant when it happened, not
+    // with the clock's time when the printer gets to it: the two agree on the
+    // TestClock, but on the real clock the printer reads it a few millis late,
+    // more or less from run to run. Only the worker whose turn it is acts, so
+    // the pool's event count when an instant begins tells which events belong
+    // to it (`pool.stats` counts every event published).
+    const instants: Array<{ readonly from: number; readonly at: number }> = [{ from: 0, at: 0 }]
+    const start = yield* Clock.currentTimeMillis
+    const turnstile = makeTurnstile(workers, start, (instant) =>
+      Effect.map(pool.stats, (stats) => {
+        const from = stats.acquired + stats.rejected + stats.released + stats.queued + stats.timedOut + stats.abandoned
+        instants.push({ from, at: instant - start })
+      })
+    )
+    const entries: Array<Timeline.Entry> = []
+    const format =
+      options.print === "json" ? Timeline.formatJson : (entry: Timeline.Entry) => CoroutinePool.formatEvent(entry.event)
+    let current = 0
+    const printer = yield* Effect.forkChild(
+      Stream.runForEach(events, (event) => {
+        while ((instants[current + 1]?.from ?? Number.POSITIVE_INFINITY) <= entries.length) current++
+        const entry: Timeline.Entry = { at: instants[current]?.at ?? 0, event }
+        entries.push(entry)
+        return Console.log(format(entry))
+      })
+    )
 
-  const turnstile = makeTurnstile(workers, yield* Clock.currentTimeMillis)
-  const worker = (id: number) => {
-    // The pool outlives the workers, so a rejection here always means "full".
-    const attempt: Effect.Effect<void> = pool
-      .withPermit(id)(turnstile.after(id, hold))
-      .pipe(Effect.catchTag("PoolRejected", () => Effect.andThen(turnstile.after(id, retry), attempt)))
-    return turnstile.turn(id).pipe(Effect.andThen(attempt), Effect.andThen(turnstile.leave(id)))
-  }
-  yield* Effect.forEach(
-    Array.from({ length: workers }, (_, id) => id),
-    worker,
-    {
-      concurrency: "unbounded",
-      discard: true
+    const worker = (id: number) => {
+      // The pool outlives the workers, so a rejection here always means "full".
+      const attempt: Effect.Effect<void> = pool
+        .withPermit(id)(turnstile.after(id, hold))
+        .pipe(Effect.catchTag("PoolRejected", () => Effect.andThen(turnstile.after(id, retry), attempt)))
+      return turnstile.turn(id).pipe(Effect.andThen(attempt), Effect.andThen(turnstile.leave(id)))
     }
-  )
+    yield* Effect.forEach(
+      Array.from({ length: workers }, (_, id) => id),
+      worker,
+      {
+        concurrency: "unbounded",
+        discard: true
+      }
+    )
 
-  yield* Scope.close(poolScope, Exit.void)
-  yield* Fiber.join(printer)
-}, Effect.scoped)
+    const end = turnstile.now() - start
+
+    yield* Scope.close(poolScope, Exit.void)
+    yield* Fiber.join(printer)
+    return { entries, end }
+  },
+  Effect.scoped
+)

@@ -2,6 +2,10 @@
 /**
  * The demo's command line: `npm start -- --workers 6 --max 3`.
  *
+ * `--json` prints each event as one line of JSON instead of the tutorial's
+ * line; `--timeline` draws the run after its lines (on stderr with `--json`,
+ * so stdout stays one JSON value per line).
+ *
  * Every failure a user can cause (a malformed or out-of-range flag) is printed
  * as one line on stderr and ends the process with exit code 1, never with a
  * stack trace.
@@ -12,7 +16,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Console, Duration, Effect, Runtime, Schema } from "effect"
 import { CliOutput, Command, Flag } from "effect/cli"
-import { Demo } from "./index.ts"
+import { Demo, Timeline } from "./index.ts"
 
 const duration = (name: string, description: string, fallback: Duration.Duration) =>
   Flag.String(name).pipe(
@@ -34,7 +38,19 @@ const flags = {
     Flag.withDefault(Demo.defaults.max)
   ),
   hold: duration("hold", "How long an admitted worker holds its permit", Demo.defaults.hold),
-  retry: duration("retry", "How long a rejected worker waits before trying again", Demo.defaults.retry)
+  retry: duration("retry", "How long a rejected worker waits before trying again", Demo.defaults.retry),
+  timeline: Flag.Boolean("timeline").pipe(
+    Flag.withDescription(
+      "After the run, draw it: a row per worker, time along the columns (on stderr with --json, so stdout stays JSON lines)"
+    ),
+    Flag.withDefault(false)
+  ),
+  json: Flag.Boolean("json").pipe(
+    Flag.withDescription(
+      'Print each event as a line of JSON instead: {"at":<millis since the start, on the schedule>,"event":<PoolEvent>}'
+    ),
+    Flag.withDefault(false)
+  )
 }
 
 // A failure that has been printed already: `runMain` exits with code 1 without
@@ -43,8 +59,13 @@ class Reported extends Error {
   override readonly [Runtime.errorReported] = false
 }
 
-const demo = Command.make("coroutine-pool-demo", flags, (options) =>
-  Demo.run(options).pipe(
+const demo = Command.make("coroutine-pool-demo", flags, ({ json, timeline, ...options }) =>
+  Demo.run({ ...options, print: json ? "json" : "lines" }).pipe(
+    Effect.flatMap((record) => {
+      if (!timeline) return Effect.void
+      const print = json ? Console.error : Console.log
+      return print(`\n${Timeline.render(record)}`)
+    }),
     Effect.catchTag("InvalidOption", (error) =>
       Effect.andThen(
         Console.error(`Invalid value for flag --${error.option}: ${error.detail}`),

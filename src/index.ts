@@ -25,3 +25,11 @@ export * as Demo from "./Demo.ts"
  * @since 0.1.0
  */
 export * as HttpAdmission from "./HttpAdmission.ts"
+
+/**
+ * A picture of a run: events stamped with their time, as JSON lines or as an
+ * ASCII timeline.
+ *
+ * @since 0.1.0
+ */
+export * as Timeline from "./Timeline.ts"

@@ -2,11 +2,13 @@ import { execFile } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
+import { CoroutinePool, Timeline } from "../src/index.ts"
 import * as Transcript from "./Transcript.ts"
 
 const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
 const expected = readFileSync(new URL("./fixtures/expected-output.txt", import.meta.url), "utf8")
+const picture = readFileSync(new URL("./fixtures/timeline.txt", import.meta.url), "utf8")
 
 interface Run {
   readonly code: number
@@ -44,7 +46,54 @@ describe.concurrent("the demo CLI", () => {
     Effect.gen(function* () {
       const run = yield* cli("--help")
       assert.strictEqual(run.code, 0)
-      for (const flag of ["--workers", "--max", "--hold", "--retry"]) assert.include(run.stdout, flag)
+      for (const flag of ["--workers", "--max", "--hold", "--retry", "--timeline", "--json"]) {
+        assert.include(run.stdout, flag)
+      }
+    })
+  )
+
+  it.live("--timeline prints the ten lines, then the run's picture byte for byte", () =>
+    Effect.gen(function* () {
+      const run = yield* cli("--timeline")
+      assert.deepStrictEqual(run, { code: 0, stdout: `${expected}\n${picture}`, stderr: "" })
+    })
+  )
+
+  // Each line is an entry: `at` and an event that the PoolEvent schema decodes.
+  const decodeJsonLines = (stdout: string) =>
+    stdout
+      .trimEnd()
+      .split("\n")
+      .map((line) => {
+        const entry = Schema.decodeUnknownSync(Timeline.EntryFromJsonString)(line)
+        assert.deepStrictEqual(Schema.decodeUnknownSync(CoroutinePool.PoolEvent)(JSON.parse(line).event), entry.event)
+        return entry
+      })
+
+  it.live("--json prints one JSON line per event instead of the ten lines: the same events, with their times", () =>
+    Effect.gen(function* () {
+      const run = yield* cli("--json")
+      assert.strictEqual(run.code, 0)
+      assert.strictEqual(run.stderr, "")
+      const entries = decodeJsonLines(run.stdout)
+      assert.deepStrictEqual(
+        entries.map((entry) => CoroutinePool.formatEvent(entry.event)),
+        expected.trimEnd().split("\n")
+      )
+      assert.deepStrictEqual(
+        entries.map((entry) => entry.at),
+        [0, 0, 0, 0, 100, 100, 100, 100, 200, 200]
+      )
+      assert.strictEqual(`${Timeline.render({ entries })}\n`, picture, "another tool can redraw the picture")
+    })
+  )
+
+  it.live("--json --timeline keeps stdout to JSON lines and draws the picture on stderr", () =>
+    Effect.gen(function* () {
+      const run = yield* cli("--json", "--timeline")
+      assert.strictEqual(run.code, 0)
+      assert.strictEqual(decodeJsonLines(run.stdout).length, expected.trimEnd().split("\n").length)
+      assert.strictEqual(run.stderr, `\n${picture}`)
     })
   )
 

@@ -99,6 +99,20 @@ describe("metrics", () => {
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 
+  it.effect("with timing off, no histogram is registered and the counters still are", () =>
+    Effect.gen(function* () {
+      const pool = yield* CoroutinePool.make({ max: 1, name: "untimed", timing: false })
+      yield* pool.withPermit(0)(Effect.void)
+      const ids = (yield* Metric.snapshot).map((snapshot) => snapshot.id)
+      assert.notInclude(ids, "coroutine_pool_wait_seconds")
+      assert.notInclude(ids, "coroutine_pool_hold_seconds")
+      assert.deepStrictEqual(yield* of(CoroutinePool.metrics.released, { pool: "untimed" }), {
+        count: 1,
+        incremental: true
+      })
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+
   it.effect("each pool reports under its own name", () =>
     Effect.gen(function* () {
       const a = yield* CoroutinePool.make({ max: 1, name: "a" })

@@ -84,6 +84,7 @@ const case1 = makeCase(
       "Effect subjects: one Effect.whileLoop of N calls, the guarded effect built per call; promise subjects: one async loop",
       "async-sema's tryAcquire/release are synchronous (no await); cockatiel's execute is async (awaited per call)",
       "Ref.modify counter: take if below max, give back; no interruption safety, events or holder bookkeeping (a floor)",
+      "CoroutinePool.withPermit records wait and hold times by default (two clock reads per permit); the timing: false row shows the permit without them",
       "Effect loop, no permit: the same loop around a bare Effect.void, i.e. the runtime's share of every Effect row"
     ]
   },

@@ -36,13 +36,16 @@ const checked = (subject: string, calls: number, admitted: number, ms: number): 
   return { ms, checks: { calls, admitted } }
 }
 
-const pool: Subject = {
-  name: "CoroutinePool.withPermit",
+// The pool with its defaults, and without its wait/hold histograms (`timing:
+// false`), which read the clock twice per permit: the difference is what
+// timing costs on this machine.
+const poolSubject = (name: string, options: Omit<CoroutinePool.Options, "max">): Subject => ({
+  name,
   run: (calls) =>
     Effect.runPromise(
       Effect.scoped(
         Effect.gen(function* () {
-          const pool = yield* CoroutinePool.make({ max })
+          const pool = yield* CoroutinePool.make({ max, ...options })
           let admitted = 0
           const ms = yield* timed(
             loop(
@@ -55,13 +58,16 @@ const pool: Subject = {
           )
           const stats = yield* pool.stats
           if (stats.acquired !== calls || stats.released !== calls || stats.active !== 0) {
-            throw new Error(`CoroutinePool.withPermit: run not trusted: stats ${JSON.stringify(stats)}`)
+            throw new Error(`${name}: run not trusted: stats ${JSON.stringify(stats)}`)
           }
-          return checked("CoroutinePool.withPermit", calls, admitted, ms)
+          return checked(name, calls, admitted, ms)
         })
       )
     )
-}
+})
+
+const pool = poolSubject("CoroutinePool.withPermit", {})
+const poolUntimed = poolSubject("CoroutinePool.withPermit, timing: false", { timing: false })
 
 const semaphore: Subject = {
   name: "Semaphore.withPermitsIfAvailable",
@@ -169,4 +175,12 @@ const cockatiel: Subject = {
 }
 
 /** The reference first. */
-export const subjects: ReadonlyArray<Subject> = [semaphore, pool, refCounter, effectLoop, asyncSema, cockatiel]
+export const subjects: ReadonlyArray<Subject> = [
+  semaphore,
+  pool,
+  poolUntimed,
+  refCounter,
+  effectLoop,
+  asyncSema,
+  cockatiel
+]

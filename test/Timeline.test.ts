@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Exit, Fiber, Scheduler, Schema, Scope, Stream } from "effect"
+import { Clock, Effect, Exit, Fiber, Scheduler, Schema, Scope, Stream } from "effect"
 import { TestClock, TestConsole } from "effect/testing"
 import { CoroutinePool, Demo, Timeline } from "../src/index.ts"
+import * as ManualClock from "./ManualClock.ts"
 import * as VirtualTime from "./VirtualTime.ts"
 
 const picture = readFileSync(new URL("./fixtures/timeline.txt", import.meta.url), "utf8")
@@ -254,37 +255,21 @@ describe("Timeline.stamp", () => {
 // time, giving the woken fiber a single turn of the scheduler before the next
 // wake: the demo's printer falls behind its workers.
 const makeLateClock = (lateness: number) => {
-  let now = 0
-  const sleepers = new Set<{ readonly at: number; readonly wake: () => void }>()
-  const nanos = () => BigInt(now) * BigInt(1_000_000)
-  const clock: Clock.Clock = {
-    currentTimeMillisUnsafe: () => now,
-    currentTimeMillis: Effect.sync(() => now),
-    currentTimeNanosUnsafe: nanos,
-    currentTimeNanos: Effect.sync(nanos),
-    monotonicTimeNanosUnsafe: nanos,
-    monotonicTimeNanos: Effect.sync(nanos),
-    sleep: (duration) =>
-      Effect.callback<void>((resume) => {
-        const sleeper = { at: now + Duration.toMillis(duration), wake: () => resume(Effect.void) }
-        sleepers.add(sleeper)
-        return Effect.sync(() => sleepers.delete(sleeper))
-      })
-  }
+  const { clock, now, setNow, sleepers } = ManualClock.make()
   const runUntilDone = <A, E>(fiber: Fiber.Fiber<A, E>) =>
     Effect.gen(function* () {
       while (fiber.pollUnsafe() === undefined) {
         const next = Array.from(sleepers).sort((a, b) => a.at - b.at)[0]
         if (next !== undefined) {
           sleepers.delete(next)
-          now = Math.max(now, next.at + lateness)
+          setNow(next.at + lateness)
           next.wake()
         }
         yield* Effect.yieldNow
       }
       return yield* Fiber.join(fiber)
     })
-  return { clock, runUntilDone, now: () => now }
+  return { clock, runUntilDone, now }
 }
 
 describe("the demo's timeline", () => {

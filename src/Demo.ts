@@ -21,6 +21,17 @@ import * as CoroutinePool from "./CoroutinePool.ts"
 import * as Timeline from "./Timeline.ts"
 
 /**
+ * What {@link run} takes; every field is optional and defaults to the seed's
+ * scenario ({@link defaults}).
+ *
+ * **Example** (A busier run)
+ *
+ * ```ts
+ * import type { Demo } from "coroutine-pool"
+ *
+ * const options: Demo.Options = { workers: 6, max: 3, hold: "250 millis", retry: "50 millis" }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -57,7 +68,19 @@ export const defaults = {
 
 /**
  * An option of {@link run} is out of range. `option` names it, `value` is what
- * was given and `expected` says what would have been accepted.
+ * was given and `expected` says what would have been accepted. Nothing is
+ * printed and no worker starts.
+ *
+ * **Example** (Reporting a bad option)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Demo } from "coroutine-pool"
+ *
+ * const program = Demo.run({ workers: 0 }).pipe(
+ *   Effect.catchTag("InvalidOption", (error) => Effect.succeed(error.message))
+ * ) // "Invalid workers: expected an integer from 1 to 1000, got 0"
+ * ```
  *
  * @since 0.1.0
  * @category errors

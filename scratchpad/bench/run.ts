@@ -29,10 +29,12 @@ import * as uncontended from "./uncontended.ts"
 const { values } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
-    out: { type: "string", default: new URL("./results.json", import.meta.url).pathname }
+    out: { type: "string" }
   }
 })
 const quick = values.quick ?? false
+// A quick run never overwrites the full run's results, which the README cites.
+const out = values.out ?? new URL(quick ? "./results-quick.json" : "./results.json", import.meta.url).pathname
 
 const sizes = quick
   ? {
@@ -286,10 +288,10 @@ console.log(
 console.log(table(cases))
 console.log(`\n${targetsTable(targets)}`)
 console.log(`\nNotes\n${notes(cases)}`)
-console.log(`\n${durationSec.toFixed(1)} s; results in ${values.out}`)
+console.log(`\n${durationSec.toFixed(1)} s; results in ${out}`)
 
 writeFileSync(
-  values.out ?? "results.json",
+  out,
   toJson({
     machine: { ...host, load1AtEnd: loadAtEnd },
     options: { quick, sizes },

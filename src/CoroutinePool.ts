@@ -1261,14 +1261,14 @@ export const make: (
     (worker: WorkerId) =>
     <A, E, R>(self: Effect.Effect<A, E, R>) =>
       // `uninterruptibleMask` runs its body on the calling fiber, so
-      // `Fiber.getCurrent` names it without another `withFiber` step: this is
-      // the path every admitted call takes, and it is kept short.
-      // No closure is made here on the untraced path, so a call allocates
-      // only what it must.
+      // `Fiber.getCurrent` names it without another `withFiber` step. The body
+      // makes no closure (the traced path makes its own in `traced`), so an
+      // untraced call allocates only what it must: this is the path every
+      // admitted call takes.
       Effect.uninterruptibleMask<A, E | PoolRejected, R>((restore) => {
         const fiber = Fiber.getCurrent()
         return isTracing(fiber)
-          ? traced("CoroutinePool.withPermit", name, worker, () => admit(fiber, worker, restore, self))
+          ? traced("CoroutinePool.withPermit", name, admit, fiber, worker, restore, self)
           : admit(fiber, worker, restore, self)
       })
 
@@ -1331,7 +1331,7 @@ export const make: (
       Effect.uninterruptibleMask<A, E | PoolRejected, R>((restore) => {
         const fiber = Fiber.getCurrent()
         return isTracing(fiber)
-          ? traced("CoroutinePool.withPermitWaiting", name, worker, () => enter(fiber, worker, restore, self))
+          ? traced("CoroutinePool.withPermitWaiting", name, enter, fiber, worker, restore, self)
           : enter(fiber, worker, restore, self)
       })
 
@@ -1443,10 +1443,18 @@ const isTracing = (fiber: Fiber.Fiber<unknown, unknown> | undefined): boolean =>
 const traced = <A, E, R>(
   span: string,
   pool: string,
+  run: (
+    fiber: Fiber.Fiber<unknown, unknown> | undefined,
+    worker: WorkerId,
+    restore: Restore,
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | PoolRejected, R>,
+  fiber: Fiber.Fiber<unknown, unknown> | undefined,
   worker: WorkerId,
-  effect: () => Effect.Effect<A, E, R>
-): Effect.Effect<A, E, R> =>
-  Effect.suspend(effect).pipe(
+  restore: Restore,
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | PoolRejected, R> =>
+  Effect.suspend(() => run(fiber, worker, restore, self)).pipe(
     Effect.onExit((exit) => Effect.annotateCurrentSpan(outcome(exit))),
     Effect.withSpan(
       span,

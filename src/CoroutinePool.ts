@@ -837,6 +837,11 @@ class PoolState {
   // `withPermit`: a holder at once, or a rejection.
   acquireFor(fiber: Fiber.Fiber<unknown, unknown> | undefined, worker: WorkerId): Caller | PoolRejected {
     if (!this.admit(worker)) return this.rejection(worker, this.closed ? "closed" : "full")
+    return this.holder(worker, fiber)
+  }
+
+  // A caller admitted at once: a fiber holder that waited for nothing.
+  private holder(worker: WorkerId, fiber: Fiber.Fiber<unknown, unknown> | undefined): Caller {
     const caller = new Caller(worker, fiber)
     const now = this.now()
     this.admitted(caller, now, now)
@@ -855,12 +860,7 @@ class PoolState {
     if (this.active < this.max) {
       this.active++
       this.publish("Acquired", worker)
-      const caller = new Caller(worker, fiber)
-      const now = this.now()
-      this.admitted(caller, now, now)
-      caller.status = Granted
-      this.holders.push(caller)
-      return caller
+      return this.holder(worker, fiber)
     }
     if (this.queue.size >= this.maxWaiting) {
       const reason = this.maxWaiting === 0 ? "full" : "queue-full"

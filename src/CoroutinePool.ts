@@ -437,7 +437,8 @@ const show = (value: unknown): string => (typeof value === "string" ? JSON.strin
  *
  * Every transition (admission, rejection, queueing, timeout, abandonment,
  * release, resize) is one synchronous step of the pool's state, published in
- * order on `events` and counted in `stats` and {@link metrics}.
+ * order on `events`; every one but a resize is counted in `stats` and
+ * {@link metrics} (a resize shows as the new `max`).
  *
  * **Example** (Guarding work)
  *

@@ -165,6 +165,44 @@ export const Abandoned = Schema.TaggedStruct("Abandoned", transition)
 export interface Abandoned extends Schema.Schema.Type<typeof Abandoned> {}
 
 /**
+ * A shared pool's worker lost its lease (see `SharedPool`): the store no
+ * longer had it, or no renewal was confirmed before its deadline. Its permit
+ * ended without a `Released`; the work it guarded was interrupted.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export const Lost = Schema.TaggedStruct("Lost", transition)
+
+/**
+ * @since 0.2.0
+ * @category events
+ */
+export interface Lost extends Schema.Schema.Type<typeof Lost> {}
+
+/**
+ * A shared pool's store refuses grants for `retryAfter` more milliseconds: it
+ * has no record of the pool (first use, or it lost its data) and waits one
+ * lease TTL so that leases granted before cannot be doubled. Published when a
+ * pool first meets a warm-up.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export const Warming = Schema.TaggedStruct("Warming", {
+  retryAfter: Schema.Number,
+  active: Schema.Int,
+  max: Schema.Int,
+  waiting: Schema.Int
+})
+
+/**
+ * @since 0.2.0
+ * @category events
+ */
+export interface Warming extends Schema.Schema.Type<typeof Warming> {}
+
+/**
  * `resize` changed the number of permits from `from` to `max`. Growing admits
  * waiters at once (their `Acquired` events follow); shrinking takes no permit
  * back, so `active` may stay above `max` until holders release.
@@ -192,7 +230,8 @@ export interface Resized extends Schema.Schema.Type<typeof Resized> {}
  *
  * A worker's life in the pool reads `Acquired`, then `Released`; or
  * `Rejected`; or `Queued`, then `Acquired` (and later `Released`), `TimedOut`
- * or `Abandoned`. `Resized` marks a change of `max`. The schema lets tools
+ * or `Abandoned`. `Resized` marks a change of `max`. Shared pools add `Lost`
+ * (a lease lost while held) and `Warming` (the store refuses grants a while). The schema lets tools
  * decode events that were written out as JSON.
  *
  * **Example** (Decoding an event)
@@ -214,13 +253,23 @@ export interface Resized extends Schema.Schema.Type<typeof Resized> {}
  * @since 0.1.0
  * @category events
  */
-export const PoolEvent = Schema.Union([Acquired, Rejected, Released, Queued, TimedOut, Abandoned, Resized])
+export const PoolEvent = Schema.Union([
+  Acquired,
+  Rejected,
+  Released,
+  Queued,
+  TimedOut,
+  Abandoned,
+  Lost,
+  Resized,
+  Warming
+])
 
 /**
  * @since 0.1.0
  * @category events
  */
-export type PoolEvent = Acquired | Rejected | Released | Queued | TimedOut | Abandoned | Resized
+export type PoolEvent = Acquired | Rejected | Released | Queued | TimedOut | Abandoned | Lost | Resized | Warming
 
 const verbs = {
   Acquired: "acquired",
@@ -228,7 +277,8 @@ const verbs = {
   Released: "released",
   Queued: "queued",
   TimedOut: "timed out",
-  Abandoned: "abandoned"
+  Abandoned: "abandoned",
+  Lost: "lost its lease"
 } as const
 
 /**
@@ -255,9 +305,14 @@ const verbs = {
  */
 export const formatEvent = (event: PoolEvent): string => {
   const figures = `${event.active}/${event.max} active${event.waiting > 0 ? `, ${event.waiting} waiting` : ""}`
-  return event._tag === "Resized"
-    ? `Pool: resized from ${event.from} to ${event.max} (${figures})`
-    : `Worker ${event.worker}: ${verbs[event._tag]} (${figures})`
+  switch (event._tag) {
+    case "Resized":
+      return `Pool: resized from ${event.from} to ${event.max} (${figures})`
+    case "Warming":
+      return `Pool: the store is warming up, no grants for ${event.retryAfter} ms (${figures})`
+    default:
+      return `Worker ${event.worker}: ${verbs[event._tag]} (${figures})`
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -277,7 +332,11 @@ export const formatEvent = (event: PoolEvent): string => {
  *   already queued;
  * - `"timeout"`: the caller waited `maxWait` without its turn coming;
  * - `"closed"`: the pool's scope had closed (before the call, or while it
- *   waited).
+ *   waited);
+ * - `"warming"` (shared pools): the store lost its data and refuses grants
+ *   for one lease TTL.
+ *
+ * Shared pools also give `retryAfter`, in milliseconds.
  *
  * `active` and `max` are the pool's figures at the moment of the decision.
  *
@@ -302,9 +361,11 @@ export const formatEvent = (event: PoolEvent): string => {
  */
 export class PoolRejected extends Schema.TaggedError<PoolRejected>()("PoolRejected", {
   worker: WorkerId,
-  reason: Schema.Literals(["full", "queue-full", "timeout", "closed"]),
+  reason: Schema.Literals(["full", "queue-full", "timeout", "closed", "warming"]),
   active: Schema.Int,
-  max: Schema.Int
+  max: Schema.Int,
+  /** Shared pools: milliseconds until the store expects a permit to come free. */
+  retryAfter: Schema.optional(Schema.Number)
 }) {
   override get message(): string {
     return `Worker ${this.worker}: rejected, ${explanations[this.reason](this.max)}`
@@ -315,7 +376,8 @@ const explanations = {
   full: (max: number) => `all ${max} permits are taken`,
   "queue-full": (max: number) => `all ${max} permits are taken and the queue is full`,
   timeout: () => "no permit came free within maxWait",
-  closed: () => "the pool is closed"
+  closed: () => "the pool is closed",
+  warming: () => "the store is warming up after losing its data"
 } as const
 
 /**
@@ -402,7 +464,7 @@ export class InvalidPoolSize extends Schema.TaggedError<InvalidPoolSize>()("Inva
  * @category errors
  */
 export class InvalidPoolOption extends Schema.TaggedError<InvalidPoolOption>()("InvalidPoolOption", {
-  option: Schema.Literals(["maxWaiting", "maxWait", "name"]),
+  option: Schema.Literals(["maxWaiting", "maxWait", "name", "ttl"]),
   value: Schema.Unknown
 }) {
   override get message(): string {
@@ -414,7 +476,8 @@ export class InvalidPoolOption extends Schema.TaggedError<InvalidPoolOption>()("
 const expectations = {
   maxWaiting: "a safe integer of zero or more",
   maxWait: 'a duration of zero or more, such as "5 seconds"',
-  name: "a non-empty string"
+  name: "a non-empty string",
+  ttl: 'a finite duration of at least 30 milliseconds, such as "10 seconds"'
 } as const
 
 const show = (value: unknown): string => (typeof value === "string" ? JSON.stringify(value) : String(value))
@@ -456,7 +519,7 @@ const show = (value: unknown): string => (typeof value === "string" ? JSON.strin
  * @since 0.1.0
  * @category models
  */
-export interface CoroutinePool {
+export interface CoroutinePool<out E = never> {
   readonly [TypeId]: TypeId
   /** The number of permits in force (it changes with `resize`). */
   readonly max: Effect.Effect<number>
@@ -470,12 +533,12 @@ export interface CoroutinePool {
    * Publishes `Acquired` or `Rejected`. A closed pool answers `false`. While
    * callers are queued it answers `false`: freed permits go to them first.
    */
-  readonly tryAcquire: (worker: WorkerId) => Effect.Effect<boolean>
+  readonly tryAcquire: (worker: WorkerId) => Effect.Effect<boolean, E>
   /**
    * Returns a permit taken with `tryAcquire` by `worker`. Fails with
    * `PermitNotHeld`, changing nothing, when `worker` holds none.
    */
-  readonly release: (worker: WorkerId) => Effect.Effect<void, PermitNotHeld>
+  readonly release: (worker: WorkerId) => Effect.Effect<void, PermitNotHeld | E>
   /**
    * Runs an effect holding a permit, or fails at once with `PoolRejected`
    * without running it. The permit is returned however the effect ends:
@@ -483,7 +546,7 @@ export interface CoroutinePool {
    */
   readonly withPermit: (
     worker: WorkerId
-  ) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PoolRejected, R>
+  ) => <A, E1, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | PoolRejected | E, R>
   /**
    * Like `withPermit`, but when every permit is taken the caller queues (up
    * to `maxWaiting` callers, in strict FIFO order, for up to `maxWait`).
@@ -491,19 +554,19 @@ export interface CoroutinePool {
    */
   readonly withPermitWaiting: (
     worker: WorkerId
-  ) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PoolRejected, R>
+  ) => <A, E1, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | PoolRejected | E, R>
   /**
    * Takes a permit, waiting like `withPermitWaiting`, and holds it until the
    * current scope closes.
    */
-  readonly acquire: (worker: WorkerId) => Effect.Effect<void, PoolRejected, Scope.Scope>
+  readonly acquire: (worker: WorkerId) => Effect.Effect<void, PoolRejected | E, Scope.Scope>
   /**
    * Changes the number of permits. Growing admits queued callers at once;
    * shrinking takes no permit back: holders finish, and nobody is admitted
    * until `active` is below the new `max`. Fails with `InvalidPoolSize`,
    * changing nothing, unless `max` is a positive safe integer.
    */
-  readonly resize: (max: number) => Effect.Effect<void, InvalidPoolSize>
+  readonly resize: (max: number) => Effect.Effect<void, InvalidPoolSize | E>
   /**
    * Every transition from the moment the stream starts running, in the order
    * they happened. Ends when the pool closes. A consumer forked with
@@ -551,6 +614,8 @@ export interface PoolStats {
   readonly timedOut: number
   /** `Abandoned` events so far. */
   readonly abandoned: number
+  /** `Lost` events so far (shared pools only). */
+  readonly lost: number
 }
 
 /**
@@ -622,7 +687,8 @@ export interface Options {
 // implementation
 // ---------------------------------------------------------------------------
 
-type WorkerEvent = Exclude<PoolEvent, Resized>
+// The events of an in-process pool that name a worker.
+type WorkerEvent = Exclude<PoolEvent, Resized | Warming | Lost>
 
 // What `Effect.uninterruptibleMask` hands its body: makes an effect interruptible again.
 type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
@@ -815,7 +881,8 @@ class PoolState {
       released: totals.Released,
       queued: totals.Queued,
       timedOut: totals.TimedOut,
-      abandoned: totals.Abandoned
+      abandoned: totals.Abandoned,
+      lost: 0
     }
   }
 
@@ -1233,14 +1300,7 @@ export const make: (
 ) => Effect.Effect<CoroutinePool, InvalidPoolSize | InvalidPoolOption, Scope.Scope> = Effect.fnUntraced(function* (
   options: Options
 ) {
-  const max = yield* decodeMax(options.max)
-  const maxWaiting = yield* Schema.decodeUnknownEffect(QueueSize)(options.maxWaiting ?? 0).pipe(
-    Effect.mapError(() => new InvalidPoolOption({ option: "maxWaiting", value: options.maxWaiting }))
-  )
-  const maxWait = yield* decodeMaxWait(options.maxWait)
-  const name = yield* Schema.decodeUnknownEffect(PoolName)(options.name ?? "default").pipe(
-    Effect.mapError(() => new InvalidPoolOption({ option: "name", value: options.name }))
-  )
+  const { max, maxWaiting, maxWait, name } = yield* checkOptions(options)
   const pubsub = yield* PubSub.unbounded<Take.Take<PoolEvent>>()
   const clock = options.timing === false ? undefined : yield* Effect.clockWith(Effect.succeed)
   const state = new PoolState(max, maxWaiting, pubsub, clock)
@@ -1397,6 +1457,38 @@ export const make: (
     events: Stream.unwrap(subscribe),
     subscribe
   })
+})
+
+/**
+ * Checks a pool's options the way {@link make} does and gives them back with
+ * their defaults filled in (`maxWait` is `undefined` for no limit).
+ *
+ * **When to use**
+ *
+ * To validate options read from elsewhere before building anything, or to
+ * build a pool of your own that takes the same options (`SharedPool` does).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const checkOptions = Effect.fnUntraced(function* (options: Options): Effect.fn.Return<
+  {
+    readonly max: number
+    readonly maxWaiting: number
+    readonly maxWait: Duration.Duration | undefined
+    readonly name: string
+  },
+  InvalidPoolSize | InvalidPoolOption
+> {
+  const max = yield* decodeMax(options.max)
+  const maxWaiting = yield* Schema.decodeUnknownEffect(QueueSize)(options.maxWaiting ?? 0).pipe(
+    Effect.mapError(() => new InvalidPoolOption({ option: "maxWaiting", value: options.maxWaiting }))
+  )
+  const maxWait = yield* decodeMaxWait(options.maxWait)
+  const name = yield* Schema.decodeUnknownEffect(PoolName)(options.name ?? "default").pipe(
+    Effect.mapError(() => new InvalidPoolOption({ option: "name", value: options.name }))
+  )
+  return { max, maxWaiting, maxWait, name }
 })
 
 // `Schema.Int` accepts safe integers only: no NaN, infinities or fractions.
@@ -1596,12 +1688,16 @@ export const layerConfig = (
  * @category combinators
  */
 export const withPermit: {
-  (
-    pool: CoroutinePool,
+  <P>(
+    pool: CoroutinePool<P>,
     worker: WorkerId
-  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PoolRejected, R>
-  <A, E, R>(self: Effect.Effect<A, E, R>, pool: CoroutinePool, worker: WorkerId): Effect.Effect<A, E | PoolRejected, R>
-} = dual(3, <A, E, R>(self: Effect.Effect<A, E, R>, pool: CoroutinePool, worker: WorkerId) =>
+  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PoolRejected | P, R>
+  <A, E, R, P>(
+    self: Effect.Effect<A, E, R>,
+    pool: CoroutinePool<P>,
+    worker: WorkerId
+  ): Effect.Effect<A, E | PoolRejected | P, R>
+} = dual(3, <A, E, R, P>(self: Effect.Effect<A, E, R>, pool: CoroutinePool<P>, worker: WorkerId) =>
   pool.withPermit(worker)(self)
 )
 
@@ -1626,12 +1722,16 @@ export const withPermit: {
  * @category combinators
  */
 export const withPermitWaiting: {
-  (
-    pool: CoroutinePool,
+  <P>(
+    pool: CoroutinePool<P>,
     worker: WorkerId
-  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PoolRejected, R>
-  <A, E, R>(self: Effect.Effect<A, E, R>, pool: CoroutinePool, worker: WorkerId): Effect.Effect<A, E | PoolRejected, R>
-} = dual(3, <A, E, R>(self: Effect.Effect<A, E, R>, pool: CoroutinePool, worker: WorkerId) =>
+  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PoolRejected | P, R>
+  <A, E, R, P>(
+    self: Effect.Effect<A, E, R>,
+    pool: CoroutinePool<P>,
+    worker: WorkerId
+  ): Effect.Effect<A, E | PoolRejected | P, R>
+} = dual(3, <A, E, R, P>(self: Effect.Effect<A, E, R>, pool: CoroutinePool<P>, worker: WorkerId) =>
   pool.withPermitWaiting(worker)(self)
 )
 
@@ -1655,9 +1755,9 @@ export const withPermitWaiting: {
  * @category combinators
  */
 export const acquire: {
-  (worker: WorkerId): (pool: CoroutinePool) => Effect.Effect<void, PoolRejected, Scope.Scope>
-  (pool: CoroutinePool, worker: WorkerId): Effect.Effect<void, PoolRejected, Scope.Scope>
-} = dual(2, (pool: CoroutinePool, worker: WorkerId) => pool.acquire(worker))
+  (worker: WorkerId): <P>(pool: CoroutinePool<P>) => Effect.Effect<void, PoolRejected | P, Scope.Scope>
+  <P>(pool: CoroutinePool<P>, worker: WorkerId): Effect.Effect<void, PoolRejected | P, Scope.Scope>
+} = dual(2, <P>(pool: CoroutinePool<P>, worker: WorkerId) => pool.acquire(worker))
 
 /**
  * Takes a permit if one is free; see {@link CoroutinePool.tryAcquire}.
@@ -1681,9 +1781,9 @@ export const acquire: {
  * @category combinators
  */
 export const tryAcquire: {
-  (worker: WorkerId): (pool: CoroutinePool) => Effect.Effect<boolean>
-  (pool: CoroutinePool, worker: WorkerId): Effect.Effect<boolean>
-} = dual(2, (pool: CoroutinePool, worker: WorkerId) => pool.tryAcquire(worker))
+  (worker: WorkerId): <P>(pool: CoroutinePool<P>) => Effect.Effect<boolean, P>
+  <P>(pool: CoroutinePool<P>, worker: WorkerId): Effect.Effect<boolean, P>
+} = dual(2, <P>(pool: CoroutinePool<P>, worker: WorkerId) => pool.tryAcquire(worker))
 
 /**
  * Returns a permit taken with `tryAcquire`; see {@link CoroutinePool.release}.
@@ -1693,6 +1793,6 @@ export const tryAcquire: {
  * @category combinators
  */
 export const release: {
-  (worker: WorkerId): (pool: CoroutinePool) => Effect.Effect<void, PermitNotHeld>
-  (pool: CoroutinePool, worker: WorkerId): Effect.Effect<void, PermitNotHeld>
-} = dual(2, (pool: CoroutinePool, worker: WorkerId) => pool.release(worker))
+  (worker: WorkerId): <P>(pool: CoroutinePool<P>) => Effect.Effect<void, PermitNotHeld | P>
+  <P>(pool: CoroutinePool<P>, worker: WorkerId): Effect.Effect<void, PermitNotHeld | P>
+} = dual(2, <P>(pool: CoroutinePool<P>, worker: WorkerId) => pool.release(worker))

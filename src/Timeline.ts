@@ -281,7 +281,9 @@ export const marks = {
   timedOut: "t",
   abandoned: "a",
   resized: "r",
-  idle: "."
+  idle: ".",
+  lost: "!",
+  warming: "w"
 } as const
 
 /**
@@ -374,7 +376,7 @@ export const render = (timeline: Timeline, options: RenderOptions = {}): string 
     " ".repeat(width) + ruler(columns),
     ...rows.map((row) => row.label.padEnd(width) + paint(row)),
     "",
-    legend,
+    legend + sharedLegend(rows),
     `1 column = ${scale} (times rounded to the nearest ${scale})`
   ].join("\n")
 }
@@ -388,6 +390,13 @@ const legend = [
   `${marks.resized} resized`,
   `${marks.idle} idle`
 ].join("  ")
+
+// Shared pools' marks join the legend only when a run has them, so the
+// pictures of in-process pools stay as they were.
+const sharedLegend = (rows: ReadonlyArray<Row>): string => {
+  const used = new Set(rows.flatMap((row) => row.moments.map(([, mark]) => mark)))
+  return `${used.has(marks.lost) ? `  ${marks.lost} lost its lease` : ""}${used.has(marks.warming) ? `  ${marks.warming} store warming up` : ""}`
+}
 
 const isPositive = (millis: number | undefined): millis is number =>
   millis !== undefined && Number.isFinite(millis) && millis > 0
@@ -471,8 +480,8 @@ const track = (entries: ReadonlyArray<Entry>, end: number): Array<Row> => {
   }
 
   for (const { at, event } of entries) {
-    if (event._tag === "Resized") {
-      pool.moments.push([at, marks.resized])
+    if (event._tag === "Resized" || event._tag === "Warming") {
+      pool.moments.push([at, event._tag === "Resized" ? marks.resized : marks.warming])
       continue
     }
     let worker = workers.get(event.worker)
@@ -493,6 +502,10 @@ const track = (entries: ReadonlyArray<Entry>, end: number): Array<Row> => {
         break
       case "Released":
         close(held, row.holds, at)
+        break
+      case "Lost":
+        close(held, row.holds, at)
+        row.moments.push([at, marks.lost])
         break
       case "Queued":
         open(queued, at)

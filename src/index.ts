@@ -27,6 +27,21 @@ export * as Demo from "./Demo.ts"
 export * as HttpAdmission from "./HttpAdmission.ts"
 
 /**
+ * Where a shared pool's permits live: leases in this process or in Redis.
+ *
+ * @since 0.2.0
+ */
+export * as PoolStore from "./PoolStore.ts"
+
+/**
+ * A `CoroutinePool` whose permits are leases in a store: one limit across
+ * many processes.
+ *
+ * @since 0.2.0
+ */
+export * as SharedPool from "./SharedPool.ts"
+
+/**
  * A picture of a run: events stamped with their time, as JSON lines or as an
  * ASCII timeline.
  *

@@ -18,6 +18,6 @@ export const make = (max: number, waiting: Omit<CoroutinePool.Options, "max"> = 
     }
   })
 
-/** The worker an event is about; `Resized` is about the pool. */
+/** The worker an event is about; `Resized` and `Warming` are about the pool. */
 export const workerOf = (event: CoroutinePool.PoolEvent): CoroutinePool.WorkerId | undefined =>
-  event._tag === "Resized" ? undefined : event.worker
+  "worker" in event ? event.worker : undefined

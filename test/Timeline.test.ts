@@ -13,7 +13,7 @@ const expected = readFileSync(new URL("./fixtures/expected-output.txt", import.m
 
 const legend = "# holds a permit  ~ queued  x rejected  t timed out  a abandoned  r resized  . idle"
 
-type WorkerEvent = Exclude<CoroutinePool.PoolEvent, CoroutinePool.Resized>
+type WorkerEvent = Exclude<CoroutinePool.PoolEvent, CoroutinePool.Resized | CoroutinePool.Warming>
 
 // An entry of a one-permit pool.
 const entry = (

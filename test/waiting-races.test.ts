@@ -21,7 +21,7 @@ const Worker = Schema.Struct({
   cut: Schema.UndefinedOr(Schema.Struct({ at: between(0, 30), by: Schema.Literals(["interrupt", "timeout"]) }))
 })
 
-type Outcome = "ran" | "full" | "queue-full" | "timeout" | "closed" | "interrupted"
+type Outcome = CoroutinePool.PoolRejected["reason"] | "ran" | "interrupted"
 
 // The lives a worker may lead, as the event log tells them.
 const lives = [

@@ -35,7 +35,8 @@ describe("withPermitWaiting", () => {
         released: 0,
         queued: 2,
         timedOut: 0,
-        abandoned: 0
+        abandoned: 0,
+        lost: 0
       })
       yield* TestClock.adjust("120 millis")
       yield* Fiber.joinAll(fibers)

@@ -1,0 +1,459 @@
+/**
+ * Where a shared pool's permits live: leases with a deadline, counted against
+ * one `max` per key.
+ *
+ * {@link layerStoreMemory} keeps them in this process (pools with the same key
+ * share one limit); {@link layerStoreRedis} keeps them in Redis, so one limit
+ * holds across every process that uses the same key. `SharedPool` builds a
+ * `CoroutinePool` on top of either.
+ *
+ * @since 0.2.0
+ */
+
+import { randomUUID } from "node:crypto"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { Redis } from "effect/persistence"
+import * as Schema from "effect/Schema"
+import * as Scripts from "./internal/redisScripts.ts"
+
+// ---------------------------------------------------------------------------
+// models
+// ---------------------------------------------------------------------------
+
+/**
+ * A permit held in a store: an unguessable `id`, a `fence` (a fencing token:
+ * every grant of a key gets a larger one, so a downstream service can refuse
+ * writes from a holder that has since lost its lease) and the `ttl` in
+ * milliseconds it was granted for.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Lease {
+  readonly id: string
+  readonly fence: number
+  readonly ttl: number
+}
+
+/**
+ * What a store answers to `acquire`: `Granted` with the lease and the number
+ * of holders right after; `Full` with the holders and `retryAfter`, the
+ * milliseconds until the earliest lease's deadline; or `Warming`: the store
+ * lost its data (or is used for the first time) and refuses grants until one
+ * TTL has passed, so that holders from before cannot be doubled.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Admission =
+  | { readonly _tag: "Granted"; readonly lease: Lease; readonly holders: number }
+  | { readonly _tag: "Full"; readonly holders: number; readonly retryAfter: number }
+  | { readonly _tag: "Warming"; readonly retryAfter: number }
+
+// ---------------------------------------------------------------------------
+// errors
+// ---------------------------------------------------------------------------
+
+/**
+ * The store could not be reached or did not answer within its timeout.
+ * `operation` says what was asked. For `acquire`, no lease is left behind.
+ *
+ * **Example** (Failing closed, with a fallback answer)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { CoroutinePool, SharedPool } from "coroutine-pool"
+ *
+ * declare const pool: CoroutinePool.CoroutinePool<SharedPool.SharedPoolError>
+ * declare const quote: Effect.Effect<number>
+ *
+ * const price = pool.withPermit("quote")(quote).pipe(
+ *   Effect.catchTag("PoolStoreError", () => Effect.succeed(0))
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class PoolStoreError extends Schema.TaggedError<PoolStoreError>()("PoolStoreError", {
+  key: Schema.String,
+  operation: Schema.Literals(["acquire", "renew", "release"]),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `Pool ${this.key}: the store failed to ${this.operation}: ${this.detail}`
+  }
+}
+
+/**
+ * The store holds this key with another `max`: replicas disagree on the
+ * limit. Nothing was granted. Deploy one `max` (or use a new key).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class PoolMaxMismatch extends Schema.TaggedError<PoolMaxMismatch>()("PoolMaxMismatch", {
+  key: Schema.String,
+  stored: Schema.Int,
+  requested: Schema.Int
+}) {
+  override get message(): string {
+    return `Pool ${this.key}: the store holds max ${this.stored}, this process asked for ${this.requested}`
+  }
+}
+
+/**
+ * A held lease was lost: the store no longer had it when it was renewed
+ * (`"missing"`), or no renewal was confirmed before its deadline
+ * (`"deadline"`: the store was unreachable, or the process was paused). The
+ * effect run under the permit was interrupted.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
+  key: Schema.String,
+  worker: Schema.Union([Schema.Number, Schema.String]),
+  fence: Schema.Number,
+  reason: Schema.Literals(["missing", "deadline"])
+}) {
+  override get message(): string {
+    const why = this.reason === "missing" ? "the store no longer had it" : "no renewal was confirmed in time"
+    return `Pool ${this.key}: worker ${this.worker} lost its lease (fence ${this.fence}): ${why}`
+  }
+}
+
+/**
+ * A key, prefix or worker id a store cannot take: keys and prefixes are 1 to
+ * 128 characters of `A-Z a-z 0-9 . _ : -`; worker ids are numbers or 1 to 256
+ * printable characters. Nothing was changed.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class InvalidStoreName extends Schema.TaggedError<InvalidStoreName>()("InvalidStoreName", {
+  option: Schema.Literals(["key", "prefix", "worker"]),
+  value: Schema.Unknown
+}) {
+  override get message(): string {
+    const expected =
+      this.option === "worker"
+        ? "a number or 1 to 256 printable characters"
+        : "1 to 128 characters of A-Z a-z 0-9 . _ : -"
+    const shown = typeof this.value === "string" ? JSON.stringify(this.value) : String(this.value)
+    return `Invalid ${this.option}: expected ${expected}, got ${shown}`
+  }
+}
+
+const NamePattern = /^[A-Za-z0-9._:-]{1,128}$/
+// Printable: no control characters, so a worker id cannot forge log lines.
+const WorkerPattern = /^[^\p{Cc}]{1,256}$/u
+
+/**
+ * Checks a key or prefix (letters, digits, `. _ : -`, 1 to 128 characters).
+ *
+ * @since 0.2.0
+ * @category validation
+ */
+export const validateName = (option: "key" | "prefix", value: unknown): Effect.Effect<string, InvalidStoreName> =>
+  typeof value === "string" && NamePattern.test(value)
+    ? Effect.succeed(value)
+    : Effect.fail(new InvalidStoreName({ option, value }))
+
+/**
+ * Checks a worker id: a finite number, or 1 to 256 printable characters.
+ *
+ * @since 0.2.0
+ * @category validation
+ */
+export const isValidWorker = (worker: unknown): boolean =>
+  typeof worker === "number" ? Number.isFinite(worker) : typeof worker === "string" && WorkerPattern.test(worker)
+
+// ---------------------------------------------------------------------------
+// service
+// ---------------------------------------------------------------------------
+
+/**
+ * The low-level store under `SharedPool`: three atomic operations on the
+ * leases of a key.
+ *
+ * **When to use**
+ *
+ * Provide one with {@link layerStoreMemory} or {@link layerStoreRedis}; you
+ * rarely call it directly. Implement it to keep leases elsewhere.
+ *
+ * **Details**
+ *
+ * `acquire` drops expired leases, then grants one if fewer than `max` are
+ * held. `renew` extends a held lease and answers `false`, recreating nothing,
+ * when it is gone. `release` removes only the given lease and answers the
+ * holders left, or -1 when it was not held. Deadlines are judged by the
+ * store's own clock.
+ *
+ * @since 0.2.0
+ * @category services
+ */
+export class PoolStore extends Context.Service<
+  PoolStore,
+  {
+    readonly acquire: (options: {
+      readonly key: string
+      readonly max: number
+      readonly ttl: number
+    }) => Effect.Effect<Admission, PoolStoreError | PoolMaxMismatch>
+    readonly renew: (options: { readonly key: string; readonly lease: Lease }) => Effect.Effect<boolean, PoolStoreError>
+    readonly release: (options: {
+      readonly key: string
+      readonly lease: Lease
+    }) => Effect.Effect<number, PoolStoreError>
+  }
+>()("coroutine-pool/PoolStore") {}
+
+// ---------------------------------------------------------------------------
+// memory
+// ---------------------------------------------------------------------------
+
+interface MemoryEntry {
+  readonly max: number
+  fence: number
+  // lease id -> deadline (millis of the store's clock)
+  readonly leases: Map<string, number>
+}
+
+/**
+ * Keeps leases in this process, judged by Effect's `Clock` (so `TestClock`
+ * drives it). Pools with the same key share one limit; nothing is lost
+ * unless the process is, so it never warms up.
+ *
+ * **Example** (Two pools, one limit)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { PoolStore, SharedPool } from "coroutine-pool"
+ *
+ * const program = Effect.gen(function*() {
+ *   const a = yield* SharedPool.make({ key: "payments", max: 1 })
+ *   const b = yield* SharedPool.make({ key: "payments", max: 1 })
+ *   yield* a.tryAcquire("a") // true
+ *   return yield* b.tryAcquire("b") // false: a holds the only permit
+ * }).pipe(Effect.scoped, Effect.provide(PoolStore.layerStoreMemory))
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerStoreMemory: Layer.Layer<PoolStore> = Layer.sync(PoolStore, () => {
+  const entries = new Map<string, MemoryEntry>()
+  let ids = 0
+  const purge = (entry: MemoryEntry, now: number) => {
+    for (const [id, deadline] of entry.leases) if (deadline <= now) entry.leases.delete(id)
+  }
+  return PoolStore.of({
+    acquire: ({ key, max, ttl }) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        let entry = entries.get(key)
+        if (entry === undefined) {
+          entry = { max, fence: 0, leases: new Map() }
+          entries.set(key, entry)
+        }
+        if (entry.max !== max) return Effect.fail(new PoolMaxMismatch({ key, stored: entry.max, requested: max }))
+        purge(entry, now)
+        if (entry.leases.size >= max) {
+          const earliest = Math.min(...entry.leases.values())
+          return Effect.succeed<Admission>({ _tag: "Full", holders: entry.leases.size, retryAfter: earliest - now })
+        }
+        const lease: Lease = { id: `lease-${++ids}`, fence: ++entry.fence, ttl }
+        entry.leases.set(lease.id, now + ttl)
+        return Effect.succeed<Admission>({ _tag: "Granted", lease, holders: entry.leases.size })
+      }),
+    renew: ({ key, lease }) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const leases = entries.get(key)?.leases
+        const deadline = leases?.get(lease.id)
+        if (leases === undefined || deadline === undefined) return false
+        if (deadline <= now) {
+          leases.delete(lease.id)
+          return false
+        }
+        leases.set(lease.id, now + lease.ttl)
+        return true
+      }),
+    release: ({ key, lease }) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const entry = entries.get(key)
+        if (entry === undefined || !entry.leases.delete(lease.id)) return -1
+        purge(entry, now)
+        return entry.leases.size
+      })
+  })
+})
+
+// ---------------------------------------------------------------------------
+// redis
+// ---------------------------------------------------------------------------
+
+/**
+ * What {@link layerStoreRedis} takes.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RedisOptions {
+  /** Prefix of every key the store writes. Default `"coroutine-pool"`. */
+  readonly prefix?: string | undefined
+  /**
+   * How long one operation may take before it fails with `PoolStoreError`.
+   * Default 2 seconds. Keep it well under the pools' lease TTL.
+   */
+  readonly timeout?: Duration.Input | undefined
+}
+
+/**
+ * Builds a Redis-backed {@link PoolStore} over Effect's `Redis` service.
+ *
+ * **Details**
+ *
+ * A key's leases live in a sorted set scored by deadlines from the Redis
+ * server's `TIME`, so client clocks never matter. Its three keys share one
+ * hash slot (`{prefix:key}:leases`, `:meta`, `:tomb`), so it works on a
+ * cluster. Each operation is one Lua script and one round trip. An acquire
+ * interrupted (or timed out) while in flight is followed by a release of its
+ * lease id, and a tombstone refuses the acquire if it arrives later, so no
+ * lease is left behind. When the store finds no record of a key (first use,
+ * or Redis lost its data), it refuses grants for one TTL: `Warming`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeStoreRedis = Effect.fnUntraced(function* (options?: RedisOptions) {
+  const prefix = yield* validateName("prefix", options?.prefix ?? "coroutine-pool")
+  const timeout = Duration.fromInputUnsafe(options?.timeout ?? "2 seconds")
+  const redis = yield* Redis.Redis
+  const acquireScript = Scripts.script<Scripts.AcquireReply>(redis, Scripts.ACQUIRE, 3)
+  const renewScript = Scripts.script<number>(redis, Scripts.RENEW, 1)
+  const releaseScript = Scripts.script<number>(redis, Scripts.RELEASE, 2)
+
+  const keysOf = (key: string) => {
+    const slot = `{${prefix}:${key}}`
+    return { leases: `${slot}:leases`, meta: `${slot}:meta`, tomb: `${slot}:tomb` }
+  }
+
+  // node-redis cannot cancel a command once it is written, and its own
+  // timeouts do not fire after that, so every operation is bounded here.
+  const bounded = <A>(
+    key: string,
+    operation: PoolStoreError["operation"],
+    effect: Effect.Effect<A, Redis.RedisError>
+  ) =>
+    effect.pipe(
+      Effect.timeoutOrElse({
+        duration: timeout,
+        orElse: () =>
+          Effect.fail(new PoolStoreError({ key, operation, detail: `no answer within ${Duration.format(timeout)}` }))
+      }),
+      Effect.catchTag("RedisError", (error) =>
+        Effect.fail(new PoolStoreError({ key, operation, detail: String(error.cause ?? error.message) }))
+      )
+    )
+
+  // Long enough to outlive any acquire still in flight for this id.
+  const tombstone = (ttl: number) => String(Math.max(60_000, ttl * 10))
+
+  return PoolStore.of({
+    acquire: ({ key, max, ttl }) => {
+      const keys = keysOf(key)
+      const id = randomUUID()
+      return Effect.uninterruptibleMask((restore) =>
+        restore(
+          bounded(
+            key,
+            "acquire",
+            acquireScript(keys.leases, keys.meta, keys.tomb, id, String(max), String(ttl), tombstone(ttl))
+          )
+        ).pipe(
+          // Interrupted or timed out with the script in flight: release the id.
+          // A plain EVAL is one command on the wire even with a cold script
+          // cache, written at once, so Redis runs it after the acquire.
+          Effect.onError(() =>
+            redis
+              .send("EVAL", Scripts.RELEASE, "2", keys.leases, keys.tomb, id, tombstone(ttl))
+              .pipe(Effect.ignore, Effect.forkDetach)
+          ),
+          Effect.flatMap((reply): Effect.Effect<Admission, PoolStoreError | PoolMaxMismatch> => {
+            switch (reply[0]) {
+              case "ok":
+                return Effect.succeed({ _tag: "Granted", lease: { id, fence: reply[1], ttl }, holders: reply[2] })
+              case "full":
+                return Effect.succeed({ _tag: "Full", retryAfter: reply[1], holders: reply[2] })
+              case "warming":
+                return Effect.succeed({ _tag: "Warming", retryAfter: reply[1] })
+              default:
+                // 'cancelled': this id was released before its acquire ran,
+                // which a fresh id per call rules out; or an unknown reply.
+                return Effect.fail(
+                  new PoolStoreError({ key, operation: "acquire", detail: `unexpected reply ${reply[0]}` })
+                )
+            }
+          }),
+          Effect.catchIf(
+            (error) => error._tag === "PoolStoreError" && error.detail.includes("MAXMISMATCH"),
+            (error) =>
+              Effect.fail(
+                new PoolMaxMismatch({
+                  key,
+                  stored: Number((error as PoolStoreError).detail.replace(/^.*MAXMISMATCH (\d+).*$/s, "$1")),
+                  requested: max
+                })
+              )
+          )
+        )
+      )
+    },
+    renew: ({ key, lease }) =>
+      Effect.map(bounded(key, "renew", renewScript(keysOf(key).leases, lease.id, String(lease.ttl))), (n) => n === 1),
+    release: ({ key, lease }) => {
+      const keys = keysOf(key)
+      return bounded(key, "release", releaseScript(keys.leases, keys.tomb, lease.id, tombstone(lease.ttl)))
+    }
+  })
+})
+
+/**
+ * Provides a Redis-backed {@link PoolStore}; see {@link makeStoreRedis}.
+ * Needs Effect's `Redis` service, e.g. `NodeRedis.layerConfig` from
+ * `@effect/platform-node`.
+ *
+ * **Example** (Connection settings from configuration)
+ *
+ * ```ts
+ * import { NodeRedis } from "@effect/platform-node"
+ * import { Config, Layer } from "effect"
+ * import { PoolStore } from "coroutine-pool"
+ *
+ * // REDIS_URL=rediss://:secret@redis.internal:6380 (a password and TLS)
+ * const store = PoolStore.layerStoreRedis({ prefix: "checkout", timeout: "500 millis" }).pipe(
+ *   Layer.provide(NodeRedis.layerConfig({ url: Config.string("REDIS_URL"), disableOfflineQueue: Config.succeed(true) }))
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerStoreRedis = (options?: RedisOptions): Layer.Layer<PoolStore, InvalidStoreName, Redis.Redis> =>
+  Layer.effect(PoolStore, makeStoreRedis(options))
+
+/**
+ * Like {@link layerStoreRedis}, with its options read from `Config`.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerStoreRedisConfig = (
+  options: Config.Wrap<RedisOptions>
+): Layer.Layer<PoolStore, InvalidStoreName | Config.ConfigError, Redis.Redis> =>
+  Layer.effect(PoolStore, Effect.flatMap(Config.unwrap(options), makeStoreRedis))

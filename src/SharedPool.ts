@@ -1,0 +1,547 @@
+/**
+ * One limit across many processes: a `CoroutinePool` whose permits are leases
+ * in a {@link PoolStore.PoolStore}.
+ *
+ * Every process that makes a shared pool with the same `key` (and `max`)
+ * against the same store shares one limit of `max` permits. With
+ * `PoolStore.layerStoreRedis` that is every replica of a service; with
+ * `PoolStore.layerStoreMemory`, every pool of one process.
+ *
+ * @since 0.2.0
+ */
+
+import * as Channel from "effect/Channel"
+import type * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as Take from "effect/Take"
+import * as CoroutinePool from "./CoroutinePool.ts"
+import * as PoolStore from "./PoolStore.ts"
+
+/**
+ * What a shared pool's operations may fail with besides `PoolRejected` and
+ * the work's own errors: the store failed (`PoolStoreError`), replicas
+ * disagree on `max` (`PoolMaxMismatch`), a held lease was lost (`LeaseLost`,
+ * from `withPermit` and `withPermitWaiting`), or a worker id cannot be stored
+ * (`InvalidStoreName`).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type SharedPoolError =
+  | PoolStore.PoolStoreError
+  | PoolStore.PoolMaxMismatch
+  | PoolStore.LeaseLost
+  | PoolStore.InvalidStoreName
+
+/**
+ * What {@link make} takes: a `CoroutinePool`'s options plus the pool's `key`
+ * in the store.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Options extends CoroutinePool.Options {
+  /** Which pool in the store: 1 to 128 characters of `A-Z a-z 0-9 . _ : -`. */
+  readonly key: string
+  /**
+   * How long a lease lives without renewal. A holder renews every third of
+   * it; a crashed process's permits come back after it. Default 10 seconds.
+   */
+  readonly ttl?: Duration.Input | undefined
+  /**
+   * What to do when the store fails to answer an acquire: `"fail-closed"`
+   * (default) fails with `PoolStoreError`; `"fail-open"` admits without a
+   * lease, still bounded by `max` in this process.
+   */
+  readonly onStoreError?: "fail-closed" | "fail-open" | undefined
+  /**
+   * How often a queued caller asks the store again (sooner when the store
+   * says a lease ends sooner). Default 50 milliseconds.
+   */
+  readonly poll?: Duration.Input | undefined
+}
+
+// A permit this process holds. `lease` is undefined for a fail-open admission.
+interface Holder {
+  readonly worker: CoroutinePool.WorkerId
+  readonly lease: PoolStore.Lease | undefined
+  // Monotonic millis at which the acquire that granted it was sent: the lease
+  // cannot end on the server before sent + ttl.
+  readonly sent: number
+  ended: boolean
+  // The fiber to interrupt when the lease is lost or the pool closes.
+  owner: Fiber.Fiber<unknown, unknown> | undefined
+  keepAlive: Fiber.Fiber<unknown, unknown> | undefined
+}
+
+// A caller of `withPermitWaiting` or `acquire`, counted while it is queued.
+interface Waiter {
+  queued: boolean
+}
+
+type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+
+/**
+ * Makes a pool whose permits are leases in the {@link PoolStore.PoolStore}
+ * under `key`. It has the `CoroutinePool` API and events; it closes with its
+ * scope, returning every lease it holds.
+ *
+ * **When to use**
+ *
+ * When several processes must share one limit (at most `max` calls to a
+ * payment provider across every replica), with `PoolStore.layerStoreRedis`.
+ *
+ * **Details**
+ *
+ * - Each admission takes a lease with a fencing token; a renewal fiber
+ *   extends it every `ttl / 3`. When a renewal finds the lease gone, or no
+ *   renewal was confirmed before its local deadline (measured from when the
+ *   acquire was sent, so it always falls before the store's), the work
+ *   under `withPermit` is interrupted and fails with `LeaseLost`; a permit
+ *   held by `acquire` interrupts the fiber that took it; a `tryAcquire`
+ *   permit is dropped. Each publishes `Lost`.
+ * - Events carry the holders across all processes as the store last
+ *   reported them (`active`) and this process's queue (`waiting`); `stats`
+ *   and `active` count this process's permits.
+ * - Queued callers ask the store again every `poll` (FIFO holds within this
+ *   process's queue only as far as polling allows; across processes there
+ *   is no order). `resize` cannot change a shared `max`: it fails with
+ *   `PoolMaxMismatch` unless given the same `max`.
+ * - Metrics, spans and Debug logs are those of the in-process pool only.
+ *
+ * **Example** (One limit for every replica)
+ *
+ * ```ts
+ * import { NodeRedis } from "@effect/platform-node"
+ * import { Config, Effect, Layer } from "effect"
+ * import { PoolStore, SharedPool } from "coroutine-pool"
+ *
+ * declare const charge: Effect.Effect<string>
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* SharedPool.make({ key: "payments", max: 10, ttl: "10 seconds" })
+ *   return yield* pool.withPermit("charge")(charge)
+ * }).pipe(
+ *   Effect.scoped,
+ *   Effect.provide(
+ *     PoolStore.layerStoreRedis().pipe(Layer.provide(NodeRedis.layerConfig({ url: Config.string("REDIS_URL") })))
+ *   )
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = Effect.fnUntraced(function* (
+  options: Options
+): Effect.fn.Return<
+  CoroutinePool.CoroutinePool<SharedPoolError>,
+  CoroutinePool.InvalidPoolSize | CoroutinePool.InvalidPoolOption | PoolStore.InvalidStoreName,
+  Scope.Scope | PoolStore.PoolStore
+> {
+  const key = yield* PoolStore.validateName("key", options.key)
+  const { max, maxWaiting, maxWait } = yield* CoroutinePool.checkOptions({
+    ...options,
+    name: options.name ?? key
+  })
+  const ttl = yield* decodeTtl(options.ttl)
+  const poll = Duration.toMillis(Duration.fromInputUnsafe(options.poll ?? "50 millis"))
+  const failOpen = options.onStoreError === "fail-open"
+  const store = yield* PoolStore.PoolStore
+  const scope = yield* Effect.scope
+  const clock: Clock.Clock = yield* Effect.clockWith(Effect.succeed)
+  const now = () => Number(clock.monotonicTimeNanosUnsafe()) / 1e6
+  const pubsub = yield* PubSub.unbounded<Take.Take<CoroutinePool.PoolEvent>>()
+
+  let closed = false
+  let active = 0
+  let waiting = 0
+  // Holders across all processes, as the store last reported them.
+  let holders = 0
+  let warmingUntil = -Infinity
+  let listeners = 0
+  const totals = { Acquired: 0, Rejected: 0, Released: 0, Queued: 0, TimedOut: 0, Abandoned: 0, Lost: 0 }
+  const held = new Set<Holder>()
+  // Permits taken with `tryAcquire`, by worker, oldest first.
+  const manual = new Map<CoroutinePool.WorkerId, Array<Holder>>()
+
+  const publish = (_tag: keyof typeof totals, worker: CoroutinePool.WorkerId) => {
+    totals[_tag]++
+    if (listeners > 0) PubSub.publishUnsafe(pubsub, [{ _tag, worker, active: holders, max, waiting }])
+  }
+
+  const rejection = (
+    worker: CoroutinePool.WorkerId,
+    reason: CoroutinePool.PoolRejected["reason"],
+    retryAfter?: number
+  ) => new CoroutinePool.PoolRejected({ worker, reason, active: holders, max, retryAfter })
+
+  const checkWorker = (worker: CoroutinePool.WorkerId) =>
+    PoolStore.isValidWorker(worker)
+      ? Effect.void
+      : Effect.fail(new PoolStore.InvalidStoreName({ option: "worker", value: worker }))
+
+  const grant = (worker: CoroutinePool.WorkerId, lease: PoolStore.Lease | undefined, sent: number, waiter?: Waiter) => {
+    if (waiter?.queued) {
+      waiter.queued = false
+      waiting--
+    }
+    active++
+    const holder: Holder = { worker, lease, sent, ended: false, owner: undefined, keepAlive: undefined }
+    held.add(holder)
+    publish("Acquired", worker)
+    return holder
+  }
+
+  // One question to the store. Runs uninterruptibly but for the store call,
+  // which cleans up after itself when interrupted, so a granted lease always
+  // becomes a holder.
+  const attempt = (
+    worker: CoroutinePool.WorkerId,
+    restore: Restore,
+    waiter?: Waiter
+  ): Effect.Effect<Holder | CoroutinePool.PoolRejected, PoolStore.PoolStoreError | PoolStore.PoolMaxMismatch> => {
+    if (closed) return Effect.succeed(rejection(worker, "closed"))
+    if (active >= max) return Effect.succeed(rejection(worker, "full"))
+    const sent = now()
+    return restore(store.acquire({ key, max, ttl })).pipe(
+      Effect.flatMap((admission): Effect.Effect<Holder | CoroutinePool.PoolRejected> => {
+        if (admission._tag === "Granted") {
+          holders = admission.holders
+          // The pool closed while the acquire was in flight: give it back.
+          if (closed) {
+            return Effect.as(
+              Effect.forkDetach(Effect.ignore(store.release({ key, lease: admission.lease }))),
+              rejection(worker, "closed")
+            )
+          }
+          return Effect.succeed(grant(worker, admission.lease, sent, waiter))
+        }
+        if (admission._tag === "Full") {
+          holders = admission.holders
+          return Effect.succeed(rejection(worker, "full", admission.retryAfter))
+        }
+        if (sent >= warmingUntil) {
+          warmingUntil = sent + admission.retryAfter
+          if (listeners > 0) {
+            PubSub.publishUnsafe(pubsub, [
+              { _tag: "Warming", retryAfter: admission.retryAfter, active: holders, max, waiting }
+            ])
+          }
+        }
+        return Effect.succeed(rejection(worker, "warming", admission.retryAfter))
+      }),
+      Effect.catchTag("PoolStoreError", (error) =>
+        failOpen && !closed && active < max
+          ? Effect.succeed(grant(worker, undefined, sent, waiter))
+          : Effect.fail(error)
+      )
+    )
+  }
+
+  // Ends a holder's permit once: counts it, gives the lease back, publishes
+  // `Released` (or nothing more, when the lease was already lost).
+  const end = (holder: Holder): Effect.Effect<void, PoolStore.PoolStoreError> => {
+    if (holder.ended) return Effect.void
+    holder.ended = true
+    held.delete(holder)
+    active--
+    const keepAlive = holder.keepAlive === undefined ? Effect.void : Fiber.interrupt(holder.keepAlive)
+    if (holder.lease === undefined) {
+      return Effect.andThen(
+        keepAlive,
+        Effect.sync(() => publish("Released", holder.worker))
+      )
+    }
+    return keepAlive.pipe(
+      Effect.andThen(store.release({ key, lease: holder.lease })),
+      Effect.tap((left) =>
+        Effect.sync(() => {
+          if (left >= 0) holders = left
+        })
+      ),
+      Effect.ensuring(Effect.sync(() => publish("Released", holder.worker))),
+      Effect.asVoid
+    )
+  }
+
+  const lose = (holder: Holder, reason: PoolStore.LeaseLost["reason"]): Effect.Effect<never, PoolStore.LeaseLost> => {
+    const error = new PoolStore.LeaseLost({ key, worker: holder.worker, fence: holder.lease?.fence ?? 0, reason })
+    if (holder.ended) return Effect.fail(error)
+    holder.ended = true
+    held.delete(holder)
+    active--
+    const permits = manual.get(holder.worker)
+    if (permits !== undefined) {
+      const index = permits.indexOf(holder)
+      if (index >= 0) permits.splice(index, 1)
+      if (permits.length === 0) manual.delete(holder.worker)
+    }
+    publish("Lost", holder.worker)
+    // Past our deadline the store may still hold it (renewals were failing):
+    // give it back so the slot frees now rather than at the store's deadline.
+    const giveBack =
+      reason === "deadline" && holder.lease !== undefined
+        ? Effect.forkDetach(Effect.ignore(store.release({ key, lease: holder.lease })))
+        : Effect.void
+    return Effect.andThen(giveBack, Effect.fail(error))
+  }
+
+  // Renews a lease every ttl / 3 until interrupted; fails with `LeaseLost`
+  // when the store says it is gone or no renewal was confirmed in time.
+  const keepAlive = (holder: Holder, lease: PoolStore.Lease): Effect.Effect<never, PoolStore.LeaseLost> => {
+    const every = Math.max(1, Math.floor(ttl / 3))
+    let confirmed = holder.sent
+    let next = holder.sent + every
+    const step: Effect.Effect<void, PoolStore.LeaseLost> = Effect.suspend(() => {
+      const at = now()
+      const left = confirmed + ttl - at
+      if (left <= 0) return lose(holder, "deadline")
+      if (at < next) return Effect.sleep(Duration.millis(Math.min(next - at, left)))
+      return store.renew({ key, lease }).pipe(
+        Effect.timeoutOption(Duration.millis(left)),
+        Effect.option,
+        Effect.flatMap((answer) => {
+          const renewed = Option.flatten(answer)
+          if (Option.isSome(renewed) && !renewed.value) return lose(holder, "missing")
+          if (Option.isSome(renewed)) {
+            confirmed = at
+            next = at + every
+          } else {
+            // The store failed or was slow: try again soon, until the deadline.
+            next = now() + Math.min(every, 100)
+          }
+          return Effect.void
+        })
+      )
+    })
+    return Effect.forever(step)
+  }
+
+  // Runs the work holding `holder`, racing it against the lease's renewal.
+  const runHolding = <A, E, R>(
+    holder: Holder,
+    restore: Restore,
+    self: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | SharedPoolError, R> => {
+    holder.owner = Fiber.getCurrent()
+    const guarded = holder.lease === undefined ? self : Effect.raceFirst(self, keepAlive(holder, holder.lease))
+    return Effect.onExit(restore(guarded), () => Effect.ignore(end(holder)))
+  }
+
+  // Keeps a permit that no effect encloses (`tryAcquire`, `acquire`) alive
+  // from a fiber of the pool's scope.
+  const keepInBackground = (holder: Holder, onLost: () => void) =>
+    holder.lease === undefined
+      ? Effect.void
+      : Effect.map(
+          Effect.forkIn(
+            keepAlive(holder, holder.lease).pipe(Effect.catchTag("LeaseLost", () => Effect.sync(onLost))),
+            scope,
+            { startImmediately: true }
+          ),
+          (fiber) => {
+            holder.keepAlive = fiber
+          }
+        )
+
+  // Waits for a permit the way `withPermitWaiting` does.
+  const waitFor = (
+    worker: CoroutinePool.WorkerId,
+    restore: Restore
+  ): Effect.Effect<Holder, CoroutinePool.PoolRejected | PoolStore.PoolStoreError | PoolStore.PoolMaxMismatch> => {
+    const waiter: Waiter = { queued: false }
+    const leave = (_tag: "TimedOut" | "Abandoned") => {
+      if (!waiter.queued) return
+      waiter.queued = false
+      waiting--
+      publish(_tag, worker)
+    }
+    const deadline = maxWait === undefined ? Infinity : now() + Duration.toMillis(maxWait)
+    const loop = (
+      first: boolean
+    ): Effect.Effect<Holder, CoroutinePool.PoolRejected | PoolStore.PoolStoreError | PoolStore.PoolMaxMismatch> =>
+      Effect.flatMap(attempt(worker, restore, waiter), (answer) => {
+        if (!(answer instanceof CoroutinePool.PoolRejected)) return Effect.succeed(answer)
+        if (answer.reason === "closed") {
+          leave("Abandoned")
+          if (first) publish("Rejected", worker)
+          return Effect.fail(answer)
+        }
+        if (first) {
+          if (maxWaiting === 0 || waiting >= maxWaiting) {
+            publish("Rejected", worker)
+            return Effect.fail(maxWaiting === 0 ? answer : rejection(worker, "queue-full", answer.retryAfter))
+          }
+          waiter.queued = true
+          waiting++
+          publish("Queued", worker)
+        }
+        const left = deadline - now()
+        if (left <= 0) {
+          leave("TimedOut")
+          return Effect.fail(rejection(worker, "timeout", answer.retryAfter))
+        }
+        const pause = Math.max(1, Math.min(poll, answer.retryAfter ?? poll, left))
+        return Effect.andThen(restore(Effect.sleep(Duration.millis(pause))), loop(false))
+      })
+    return loop(true).pipe(
+      Effect.onExit((exit) =>
+        Effect.sync(() => {
+          if (Exit.isFailure(exit)) leave("Abandoned")
+        })
+      )
+    )
+  }
+
+  const withPermit =
+    (worker: CoroutinePool.WorkerId) =>
+    <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | CoroutinePool.PoolRejected | SharedPoolError, R> =>
+      Effect.andThen(
+        checkWorker(worker),
+        Effect.uninterruptibleMask((restore) =>
+          Effect.flatMap(
+            attempt(worker, restore),
+            (answer): Effect.Effect<A, E | CoroutinePool.PoolRejected | SharedPoolError, R> => {
+              if (answer instanceof CoroutinePool.PoolRejected) {
+                publish("Rejected", worker)
+                return Effect.fail(answer)
+              }
+              return runHolding(answer, restore, self)
+            }
+          )
+        )
+      )
+
+  const withPermitWaiting =
+    (worker: CoroutinePool.WorkerId) =>
+    <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | CoroutinePool.PoolRejected | SharedPoolError, R> =>
+      Effect.andThen(
+        checkWorker(worker),
+        Effect.uninterruptibleMask((restore) =>
+          Effect.flatMap(waitFor(worker, restore), (holder) => runHolding(holder, restore, self))
+        )
+      )
+
+  const tryAcquire = (worker: CoroutinePool.WorkerId): Effect.Effect<boolean, SharedPoolError> =>
+    Effect.andThen(
+      checkWorker(worker),
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(attempt(worker, restore), (answer) => {
+          if (answer instanceof CoroutinePool.PoolRejected) {
+            // Like the in-process pool, a closed pool answers false silently.
+            if (answer.reason !== "closed") publish("Rejected", worker)
+            return Effect.succeed(false)
+          }
+          const permits = manual.get(worker)
+          if (permits === undefined) manual.set(worker, [answer])
+          else permits.push(answer)
+          return Effect.as(
+            keepInBackground(answer, () => undefined),
+            true
+          )
+        })
+      )
+    )
+
+  const release = (
+    worker: CoroutinePool.WorkerId
+  ): Effect.Effect<void, CoroutinePool.PermitNotHeld | SharedPoolError> =>
+    Effect.uninterruptible(
+      Effect.suspend((): Effect.Effect<void, CoroutinePool.PermitNotHeld | SharedPoolError> => {
+        const permits = manual.get(worker)
+        const holder = permits?.shift()
+        if (holder === undefined) return Effect.fail(new CoroutinePool.PermitNotHeld({ worker }))
+        if (permits?.length === 0) manual.delete(worker)
+        return end(holder)
+      })
+    )
+
+  const acquire = (
+    worker: CoroutinePool.WorkerId
+  ): Effect.Effect<void, CoroutinePool.PoolRejected | SharedPoolError, Scope.Scope> =>
+    Effect.andThen(
+      checkWorker(worker),
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(waitFor(worker, restore), (holder) => {
+          const owner = Fiber.getCurrent()
+          holder.owner = owner
+          return Effect.andThen(
+            Effect.addFinalizer(() => Effect.ignore(end(holder))),
+            keepInBackground(holder, () => owner?.interruptUnsafe())
+          )
+        })
+      )
+    )
+
+  const subscribe = Effect.uninterruptible(
+    Effect.gen(function* () {
+      listeners++
+      yield* Effect.addFinalizer(() => Effect.sync(() => listeners--))
+      const subscription = yield* PubSub.subscribe(pubsub)
+      return Stream.fromChannel(Channel.fromEffectTake(PubSub.take(subscription)))
+    })
+  )
+
+  yield* Effect.addFinalizer(() =>
+    Effect.withFiber((current) => {
+      closed = true
+      const owners = new Set<Fiber.Fiber<unknown, unknown>>()
+      for (const holder of held) if (holder.owner !== undefined && holder.owner !== current) owners.add(holder.owner)
+      return Fiber.interruptAll(owners).pipe(
+        // What is left has no fiber to end it: `tryAcquire` and `acquire` permits.
+        Effect.andThen(Effect.forEach(Array.from(held), (holder) => Effect.ignore(end(holder)), { discard: true })),
+        Effect.andThen(PubSub.end(pubsub, Exit.void))
+      )
+    })
+  )
+
+  const pool: CoroutinePool.CoroutinePool<SharedPoolError> = {
+    [CoroutinePool.TypeId]: CoroutinePool.TypeId,
+    max: Effect.succeed(max),
+    active: Effect.sync(() => active),
+    stats: Effect.sync(() => ({
+      active,
+      waiting,
+      max,
+      maxWaiting,
+      acquired: totals.Acquired,
+      rejected: totals.Rejected,
+      released: totals.Released,
+      queued: totals.Queued,
+      timedOut: totals.TimedOut,
+      abandoned: totals.Abandoned,
+      lost: totals.Lost
+    })),
+    tryAcquire,
+    release,
+    withPermit,
+    withPermitWaiting,
+    acquire,
+    // Every replica must agree on max, so a shared pool keeps the one it has.
+    resize: (size) =>
+      !Number.isSafeInteger(size) || size < 1
+        ? Effect.fail(new CoroutinePool.InvalidPoolSize({ max: size }))
+        : size === max
+          ? Effect.void
+          : Effect.fail(new PoolStore.PoolMaxMismatch({ key, stored: max, requested: size })),
+    events: Stream.unwrap(subscribe),
+    subscribe
+  }
+  return pool
+})
+
+const decodeTtl = (input: Duration.Input | undefined): Effect.Effect<number, CoroutinePool.InvalidPoolOption> => {
+  const duration = Duration.fromInput(input ?? "10 seconds")
+  const millis = Option.isSome(duration) ? Duration.toMillis(duration.value) : Number.NaN
+  return Number.isFinite(millis) && millis >= 30
+    ? Effect.succeed(Math.floor(millis))
+    : Effect.fail(new CoroutinePool.InvalidPoolOption({ option: "ttl", value: input }))
+}

@@ -1,0 +1,301 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Clock, Effect, Exit, Fiber, Layer, Option, Ref, Scheduler, Schema, Scope, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import { CoroutinePool, PoolStore, SharedPool } from "../src/index.ts"
+
+// The memory store with some operations replaced, to stage store behaviour.
+const storeWith = (overrides: (store: PoolStore.PoolStore["Service"]) => Partial<PoolStore.PoolStore["Service"]>) =>
+  Layer.effect(
+    PoolStore.PoolStore,
+    Effect.gen(function* () {
+      const store = yield* PoolStore.PoolStore
+      return PoolStore.PoolStore.of({ ...store, ...overrides(store) })
+    })
+  ).pipe(Layer.provide(PoolStore.layerStoreMemory))
+
+// What a failed call failed with: a rejection's reason and figures, or the error's tag.
+const failure = (error: { readonly _tag: string }) =>
+  error instanceof CoroutinePool.PoolRejected ? [error.reason, error.active, error.max] : error._tag
+
+const storeDown = storeWith(() => ({
+  acquire: ({ key }) => Effect.fail(new PoolStore.PoolStoreError({ key, operation: "acquire", detail: "down" }))
+}))
+
+// A pool in a scope of its own, with its events recorded from the start.
+const recorded = (options: SharedPool.Options) =>
+  Effect.gen(function* () {
+    const scope = yield* Scope.make()
+    const pool = yield* SharedPool.make(options).pipe(Scope.provide(scope))
+    const events = yield* Effect.forkChild(Stream.runCollect(pool.events), { startImmediately: true })
+    return {
+      pool,
+      close: Scope.close(scope, Exit.void),
+      lines: Effect.map(Fiber.join(events), (all) => all.map(CoroutinePool.formatEvent))
+    }
+  })
+
+const between = (minimum: number, maximum: number) => Schema.Int.check(Schema.isBetween({ minimum, maximum }))
+
+const fork = <A, E>(effect: Effect.Effect<A, E>) => Effect.forkChild(effect, { startImmediately: true })
+
+describe("SharedPool", () => {
+  it.effect("pools with one key share one limit, and events carry the holders of every pool", () =>
+    Effect.gen(function* () {
+      const a = yield* recorded({ key: "payments", max: 2 })
+      const b = yield* recorded({ key: "payments", max: 2 })
+      assert.isTrue(yield* a.pool.tryAcquire(0))
+      assert.isTrue(yield* b.pool.tryAcquire(1))
+      assert.isFalse(yield* a.pool.tryAcquire(2))
+      assert.deepStrictEqual(failure(yield* Effect.flip(a.pool.withPermit(3)(Effect.void))), ["full", 2, 2])
+      yield* b.pool.release(1)
+      yield* a.pool.release(0)
+      assert.deepStrictEqual(yield* a.pool.stats, {
+        active: 0,
+        waiting: 0,
+        max: 2,
+        maxWaiting: 0,
+        acquired: 1,
+        rejected: 2,
+        released: 1,
+        queued: 0,
+        timedOut: 0,
+        abandoned: 0,
+        lost: 0
+      })
+      yield* a.close
+      yield* b.close
+      assert.deepStrictEqual(yield* a.lines, [
+        "Worker 0: acquired (1/2 active)",
+        "Worker 2: rejected (2/2 active)",
+        "Worker 3: rejected (2/2 active)",
+        "Worker 0: released (0/2 active)"
+      ])
+    }).pipe(Effect.provide(PoolStore.layerStoreMemory))
+  )
+
+  it.effect("a held permit is renewed for as long as it is held, and closing the pool gives it back", () =>
+    Effect.gen(function* () {
+      const a = yield* recorded({ key: "k", max: 1, ttl: "300 millis" })
+      const b = yield* recorded({ key: "k", max: 1, ttl: "300 millis" })
+      assert.isTrue(yield* a.pool.tryAcquire("a"))
+      yield* TestClock.adjust("3 seconds")
+      assert.isFalse(yield* b.pool.tryAcquire("b"), "renewed: still held after ten TTLs")
+      yield* a.close
+      assert.isTrue(yield* b.pool.tryAcquire("b"))
+      yield* b.close
+    }).pipe(Effect.provide(PoolStore.layerStoreMemory))
+  )
+
+  it.effect("a renewal that finds the lease gone interrupts the work and fails with LeaseLost", () =>
+    Effect.gen(function* () {
+      const { close, lines, pool } = yield* recorded({ key: "k", max: 2, ttl: "300 millis" })
+      const interrupted = yield* Ref.make(false)
+      const work = Effect.never.pipe(Effect.onInterrupt(() => Ref.set(interrupted, true)))
+      const fiber = yield* fork(pool.withPermit("w")(work))
+      yield* TestClock.adjust("99 millis")
+      assert.isUndefined(fiber.pollUnsafe(), "renewals start at ttl / 3")
+      yield* TestClock.adjust("1 millis")
+      const exit = yield* Fiber.await(fiber)
+      assert.deepStrictEqual(
+        exit,
+        Exit.fail(new PoolStore.LeaseLost({ key: "k", worker: "w", fence: 1, reason: "missing" }))
+      )
+      assert.isTrue(yield* Ref.get(interrupted))
+      assert.strictEqual((yield* pool.stats).lost, 1)
+      assert.strictEqual(yield* pool.active, 0)
+      yield* close
+      assert.deepStrictEqual(yield* lines, ["Worker w: acquired (1/2 active)", "Worker w: lost its lease (1/2 active)"])
+    }).pipe(Effect.provide(storeWith(() => ({ renew: () => Effect.succeed(false) }))))
+  )
+
+  it.effect(
+    "without a confirmed renewal the lease ends at its deadline, measured from the acquire, and is given back",
+    () =>
+      Effect.gen(function* () {
+        const a = yield* recorded({ key: "k", max: 1, ttl: "300 millis" })
+        const b = yield* recorded({ key: "k", max: 1, ttl: "300 millis" })
+        const fiber = yield* fork(a.pool.withPermit("a")(Effect.never))
+        yield* TestClock.adjust("299 millis")
+        assert.isUndefined(fiber.pollUnsafe())
+        assert.isFalse(yield* b.pool.tryAcquire("b"))
+        yield* TestClock.adjust("1 millis")
+        const error = yield* Effect.flip(Fiber.join(fiber))
+        assert.deepStrictEqual([error._tag, (error as PoolStore.LeaseLost).reason], ["LeaseLost", "deadline"])
+        assert.strictEqual(yield* Clock.currentTimeMillis, 300)
+        assert.isTrue(yield* b.pool.tryAcquire("b"), "the lost lease was given back at once")
+        yield* a.close
+        yield* b.close
+      }).pipe(Effect.provide(storeWith(() => ({ renew: () => Effect.never }))))
+  )
+
+  it.effect("a store that fails: fail closed by default, the work never runs", () =>
+    Effect.gen(function* () {
+      const pool = yield* SharedPool.make({ key: "k", max: 1 })
+      const ran = yield* Ref.make(false)
+      const error = yield* Effect.flip(pool.withPermit("w")(Ref.set(ran, true)))
+      assert.deepStrictEqual([error._tag, yield* Ref.get(ran)], ["PoolStoreError", false])
+      assert.strictEqual((yield* Effect.flip(pool.tryAcquire("w")))._tag, "PoolStoreError")
+      assert.deepStrictEqual([(yield* pool.stats).acquired, yield* pool.active], [0, 0])
+    }).pipe(Effect.scoped, Effect.provide(storeDown))
+  )
+
+  it.effect("fail open admits without a lease, still bounded by max in this process", () =>
+    Effect.gen(function* () {
+      const pool = yield* SharedPool.make({ key: "k", max: 1, onStoreError: "fail-open" })
+      const fiber = yield* fork(pool.withPermit("a")(Effect.sleep("1 second")))
+      assert.strictEqual(yield* pool.active, 1)
+      assert.isFalse(yield* pool.tryAcquire("b"))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(fiber)
+      assert.isTrue(yield* pool.tryAcquire("b"))
+      yield* pool.release("b")
+    }).pipe(Effect.scoped, Effect.provide(storeDown))
+  )
+
+  it.effect("withPermitWaiting asks the store again until a permit frees, up to maxWaiting and maxWait", () =>
+    Effect.gen(function* () {
+      const holder = yield* recorded({ key: "k", max: 1 })
+      const { close, lines, pool } = yield* recorded({
+        key: "k",
+        max: 1,
+        maxWaiting: 2,
+        maxWait: "500 millis",
+        poll: "50 millis"
+      })
+      assert.isTrue(yield* holder.pool.tryAcquire("h"))
+      const started = yield* Ref.make(-1)
+      const first = yield* fork(
+        pool.withPermitWaiting(1)(
+          Effect.andThen(Clock.currentTimeMillis, (at) =>
+            Effect.andThen(Ref.set(started, at), Effect.sleep("1 second"))
+          )
+        )
+      )
+      const second = yield* fork(pool.withPermitWaiting(2)(Effect.void))
+      assert.deepStrictEqual(failure(yield* Effect.flip(pool.withPermitWaiting(3)(Effect.void))), ["queue-full", 1, 1])
+      yield* TestClock.adjust("120 millis")
+      yield* holder.pool.release("h")
+      yield* TestClock.adjust("30 millis")
+      assert.strictEqual(yield* Ref.get(started), 150, "the next poll after the release")
+      yield* TestClock.adjust("349 millis")
+      assert.isUndefined(second.pollUnsafe())
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(failure(yield* Effect.flip(Fiber.join(second))), ["timeout", 1, 1])
+      yield* TestClock.adjust("650 millis")
+      yield* Fiber.join(first)
+      yield* close
+      yield* holder.close
+      assert.deepStrictEqual(yield* lines, [
+        "Worker 1: queued (1/1 active, 1 waiting)",
+        "Worker 2: queued (1/1 active, 2 waiting)",
+        "Worker 3: rejected (1/1 active, 2 waiting)",
+        "Worker 1: acquired (1/1 active, 1 waiting)",
+        "Worker 2: timed out (1/1 active)",
+        "Worker 1: released (0/1 active)"
+      ])
+    }).pipe(Effect.provide(PoolStore.layerStoreMemory))
+  )
+
+  it.effect("replicas that disagree on max are refused; resize keeps the shared max", () =>
+    Effect.gen(function* () {
+      const a = yield* SharedPool.make({ key: "k", max: 2 })
+      const b = yield* SharedPool.make({ key: "k", max: 3 })
+      assert.isTrue(yield* a.tryAcquire("a"))
+      const error = yield* Effect.flip(b.tryAcquire("b"))
+      assert.deepStrictEqual(error, new PoolStore.PoolMaxMismatch({ key: "k", stored: 2, requested: 3 }))
+      assert.strictEqual(error.message, "Pool k: the store holds max 2, this process asked for 3")
+      yield* a.resize(2)
+      assert.strictEqual((yield* Effect.flip(a.resize(5)))._tag, "PoolMaxMismatch")
+      assert.strictEqual((yield* Effect.flip(a.resize(0)))._tag, "InvalidPoolSize")
+      yield* a.release("a")
+    }).pipe(Effect.scoped, Effect.provide(PoolStore.layerStoreMemory))
+  )
+
+  it.effect("bad keys, ttls and worker ids get typed errors and change nothing", () =>
+    Effect.gen(function* () {
+      for (const key of ["", "a b", "x{y}", "k".repeat(129), "new\nline"]) {
+        const error = yield* Effect.flip(SharedPool.make({ key, max: 1 }))
+        assert.deepStrictEqual(error, new PoolStore.InvalidStoreName({ option: "key", value: key }))
+      }
+      for (const ttl of ["10 millis", "Infinity", "soon"] as const) {
+        const error = yield* Effect.flip(SharedPool.make({ key: "k", max: 1, ttl: ttl as never }))
+        assert.deepStrictEqual(
+          [error._tag, error._tag === "InvalidPoolOption" && error.option],
+          ["InvalidPoolOption", "ttl"]
+        )
+      }
+      const pool = yield* SharedPool.make({ key: "k", max: 1 })
+      for (const worker of ["", "bad\nworker", "w".repeat(257), Number.NaN]) {
+        const error = yield* Effect.flip(pool.withPermit(worker)(Effect.void))
+        assert.deepStrictEqual(error, new PoolStore.InvalidStoreName({ option: "worker", value: worker }))
+      }
+      assert.deepStrictEqual([(yield* pool.stats).rejected, (yield* pool.stats).acquired], [0, 0])
+      assert.isTrue(yield* pool.tryAcquire("route GET /users/:id"))
+      yield* pool.release("route GET /users/:id")
+    }).pipe(Effect.scoped, Effect.provide(PoolStore.layerStoreMemory))
+  )
+
+  it.effect.prop(
+    "three pools on one key never hold more than max between them, under any budget, interrupted or not",
+    {
+      max: between(1, 3),
+      budget: Schema.Literals([3, 4, 7, 2048]),
+      calls: Schema.Array(
+        Schema.Struct({
+          pool: between(0, 2),
+          start: between(0, 40),
+          hold: between(0, 60),
+          wait: Schema.Boolean,
+          interruptAt: Schema.optional(between(0, 80))
+        })
+      ).check(Schema.isMinLength(1), Schema.isMaxLength(12))
+    },
+    ({ budget, calls, max }) =>
+      Effect.gen(function* () {
+        const pools = yield* Effect.forEach([0, 1, 2], () =>
+          SharedPool.make({ key: "prop", max, ttl: "90 millis", maxWaiting: 4, poll: "7 millis" })
+        )
+        let inside = 0
+        let most = 0
+        const work = (hold: number) =>
+          Effect.acquireUseRelease(
+            Effect.sync(() => {
+              most = Math.max(most, ++inside)
+            }),
+            () => Effect.sleep(hold),
+            () => Effect.sync(() => inside--)
+          )
+        const fibers = yield* Effect.forEach(calls, (call) => {
+          const pool = pools[call.pool] as CoroutinePool.CoroutinePool<SharedPool.SharedPoolError>
+          const run = call.wait
+            ? pool.withPermitWaiting(call.pool)(work(call.hold))
+            : pool.withPermit(call.pool)(work(call.hold))
+          return fork(Effect.delay(run, call.start))
+        })
+        yield* Effect.forEach(calls, (call, i) =>
+          call.interruptAt === undefined
+            ? Effect.void
+            : fork(Effect.delay(Fiber.interrupt(fibers[i] as Fiber.Fiber<unknown, unknown>), call.interruptAt))
+        )
+        yield* TestClock.adjust("2 seconds")
+        const exits = yield* Effect.forEach(fibers, Fiber.await)
+        assert.isAtMost(most, max)
+        for (const exit of exits) {
+          if (Exit.isFailure(exit) && !Exit.hasInterrupts(exit)) {
+            const error = Cause.findErrorOption(exit.cause)
+            assert.isTrue(Option.isSome(error) && error.value._tag === "PoolRejected", Cause.pretty(exit.cause))
+          }
+        }
+        for (const pool of pools) assert.strictEqual(yield* pool.active, 0)
+        // Every lease came back: a fresh pool takes all `max` permits.
+        const fresh = yield* SharedPool.make({ key: "prop", max })
+        for (let i = 0; i < max; i++) assert.isTrue(yield* fresh.tryAcquire(i))
+        assert.isFalse(yield* fresh.tryAcquire(max))
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(PoolStore.layerStoreMemory),
+        Effect.provideService(Scheduler.MaxOpsBeforeYield, budget)
+      ),
+    { arbitrary: { runs: 150 } }
+  )
+})

@@ -437,7 +437,7 @@ export const makeStoreRedis = Effect.fnUntraced(function* (options?: RedisOption
  *
  * // REDIS_URL=rediss://:secret@redis.internal:6380 (a password and TLS)
  * const store = PoolStore.layerStoreRedis({ prefix: "checkout", timeout: "500 millis" }).pipe(
- *   Layer.provide(NodeRedis.layerConfig({ url: Config.string("REDIS_URL"), disableOfflineQueue: Config.succeed(true) }))
+ *   Layer.provide(NodeRedis.layerConfig({ url: Config.String("REDIS_URL"), disableOfflineQueue: Config.succeed(true) }))
  * )
  * ```
  *

@@ -12,10 +12,13 @@
 
 import * as Channel from "effect/Channel"
 import type * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
@@ -131,7 +134,7 @@ type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, 
  * }).pipe(
  *   Effect.scoped,
  *   Effect.provide(
- *     PoolStore.layerStoreRedis().pipe(Layer.provide(NodeRedis.layerConfig({ url: Config.string("REDIS_URL") })))
+ *     PoolStore.layerStoreRedis().pipe(Layer.provide(NodeRedis.layerConfig({ url: Config.String("REDIS_URL") })))
  *   )
  * )
  * ```
@@ -545,3 +548,76 @@ const decodeTtl = (input: Duration.Input | undefined): Effect.Effect<number, Cor
     ? Effect.succeed(Math.floor(millis))
     : Effect.fail(new CoroutinePool.InvalidPoolOption({ option: "ttl", value: input }))
 }
+
+/**
+ * A shared pool as a service, for a program that shares one.
+ *
+ * @since 0.2.0
+ * @category services
+ */
+export class SharedPool extends Context.Service<SharedPool, CoroutinePool.CoroutinePool<SharedPoolError>>()(
+  "coroutine-pool/SharedPool"
+) {}
+
+/**
+ * A layer that provides one shared pool to a whole program; it returns its
+ * leases when the layer is released.
+ *
+ * **Example** (A shared pool over Redis)
+ *
+ * ```ts
+ * import { NodeRedis } from "@effect/platform-node"
+ * import { Config, Effect, Layer } from "effect"
+ * import { PoolStore, SharedPool } from "coroutine-pool"
+ *
+ * const PoolLive = SharedPool.layer({ key: "payments", max: 10 }).pipe(
+ *   Layer.provide(PoolStore.layerStoreRedis({ prefix: "checkout" })),
+ *   Layer.provide(NodeRedis.layerConfig({ url: Config.String("REDIS_URL") }))
+ * )
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* SharedPool.SharedPool
+ *   return yield* pool.withPermit("charge")(Effect.succeed("charged"))
+ * }).pipe(Effect.provide(PoolLive))
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<
+  SharedPool,
+  CoroutinePool.InvalidPoolSize | CoroutinePool.InvalidPoolOption | PoolStore.InvalidStoreName,
+  PoolStore.PoolStore
+> => Layer.effect(SharedPool, make(options))
+
+/**
+ * A shared pool's options read from configuration: {@link CoroutinePool.config}
+ * (`POOL_MAX`, `POOL_MAX_WAITING`, `POOL_MAX_WAIT`, `POOL_NAME`) plus
+ * `POOL_KEY` (required) and `POOL_TTL` (a duration, default 10 seconds).
+ *
+ * @since 0.2.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  pool: CoroutinePool.config,
+  key: Config.String("POOL_KEY"),
+  ttl: Config.Duration("POOL_TTL").pipe(Config.withDefault(Duration.seconds(10)))
+}).pipe(Config.map(({ key, pool, ttl }) => ({ ...pool, name: pool.name === "default" ? key : pool.name, key, ttl })))
+
+/**
+ * A layer that builds the shared pool from configuration, {@link config} by
+ * default. A missing or bad value fails the layer with a `ConfigError` naming
+ * the key.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Wrap<Options> = config
+): Layer.Layer<
+  SharedPool,
+  Config.ConfigError | CoroutinePool.InvalidPoolSize | CoroutinePool.InvalidPoolOption | PoolStore.InvalidStoreName,
+  PoolStore.PoolStore
+> => Layer.effect(SharedPool, Effect.flatMap(Config.unwrap(options), make))

@@ -1,5 +1,19 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Clock, Effect, Exit, Fiber, Layer, Option, Ref, Scheduler, Schema, Scope, Stream } from "effect"
+import {
+  Cause,
+  Clock,
+  ConfigProvider,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  Ref,
+  Scheduler,
+  Schema,
+  Scope,
+  Stream
+} from "effect"
 import { TestClock } from "effect/testing"
 import { CoroutinePool, PoolStore, SharedPool } from "../src/index.ts"
 
@@ -233,6 +247,30 @@ describe("SharedPool", () => {
       assert.isTrue(yield* pool.tryAcquire("route GET /users/:id"))
       yield* pool.release("route GET /users/:id")
     }).pipe(Effect.scoped, Effect.provide(PoolStore.layerStoreMemory))
+  )
+
+  it.effect("layerConfig reads POOL_KEY, POOL_MAX and POOL_TTL, and a missing key names it", () =>
+    Effect.gen(function* () {
+      const fromEnv = (env: Record<string, string>) =>
+        Effect.gen(function* () {
+          const pool = yield* SharedPool.SharedPool
+          assert.isTrue(yield* pool.tryAcquire("a"))
+          assert.isFalse(yield* pool.tryAcquire("b"))
+          yield* TestClock.adjust("1 second")
+          yield* pool.release("a")
+          return yield* pool.max
+        }).pipe(
+          Effect.provide(
+            SharedPool.layerConfig().pipe(
+              Layer.provide(PoolStore.layerStoreMemory),
+              Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(env)))
+            )
+          )
+        )
+      assert.strictEqual(yield* fromEnv({ POOL_KEY: "reports", POOL_MAX: "1", POOL_TTL: "200 millis" }), 1)
+      const error = yield* Effect.flip(fromEnv({ POOL_MAX: "1" }))
+      assert.include(String(error), "POOL_KEY")
+    })
   )
 
   it.effect.prop(

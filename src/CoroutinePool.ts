@@ -18,10 +18,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import { constVoid, dual } from "effect/Function"
+import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as LogLevel from "effect/LogLevel"
-import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Schema from "effect/Schema"
@@ -29,6 +28,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Take from "effect/Take"
 import * as Tracer from "effect/Tracer"
+import * as Metrics from "./internal/metrics.ts"
 
 /**
  * @since 0.1.0
@@ -749,40 +749,6 @@ class Line {
   }
 }
 
-// Upper bounds, in seconds, of the wait and hold time histograms.
-const boundaries: ReadonlyArray<number> = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
-
-// A histogram the pool records into and the metrics registry reads when it
-// is scraped, so recording costs a few arithmetic operations.
-class Buckets {
-  readonly counts = new Array<number>(boundaries.length + 1).fill(0)
-  count = 0
-  sum = 0
-  min = Number.MAX_VALUE
-  max = -Number.MAX_VALUE
-
-  observe(value: number): void {
-    let bucket = 0
-    while (bucket < boundaries.length && value > (boundaries[bucket] as number)) bucket++
-    this.counts[bucket] = (this.counts[bucket] as number) + 1
-    this.count++
-    this.sum += value
-    if (value < this.min) this.min = value
-    if (value > this.max) this.max = value
-  }
-
-  // Cumulative counts per upper bound, as Effect's own histograms report them
-  // (the `+Inf` bucket is `count`).
-  state(): Metric.HistogramState {
-    let cumulated = 0
-    const buckets = boundaries.map((boundary, i): [number, number] => {
-      cumulated += this.counts[i] as number
-      return [boundary, cumulated]
-    })
-    return { buckets, count: this.count, min: this.min, max: this.max, sum: this.sum }
-  }
-}
-
 // All of a pool's state, and the only code that changes it. Each method runs
 // synchronously from start to end, and the runtime never switches fibers in
 // the middle of synchronous code, so a decision, the count change and the
@@ -803,8 +769,8 @@ class PoolState {
   readonly totals = { Acquired: 0, Rejected: 0, Released: 0, Queued: 0, TimedOut: 0, Abandoned: 0 }
   // Rejections by the reason a caller was given (`timeout` is `TimedOut`).
   readonly refused = { full: 0, "queue-full": 0, closed: 0 }
-  readonly waitSeconds = new Buckets()
-  readonly holdSeconds = new Buckets()
+  readonly waitSeconds = new Metrics.Buckets()
+  readonly holdSeconds = new Metrics.Buckets()
   readonly queue = new Line()
   // Fibers holding permits inside `withPermit` / `withPermitWaiting`, so
   // closing the pool can interrupt them.
@@ -1119,7 +1085,8 @@ class PoolState {
  * figures itself and the registry reads them when it is scraped, so they cost
  * nothing on the pool's paths: gauges `active`, `waiting`, `max`; counters
  * `acquired`, `rejected` (by `reason`: `full`, `queue-full`, `timeout`,
- * `closed`), `released`, `abandoned`; histograms (seconds, on the pool's
+ * `closed`, and `warming` for shared pools), `released`, `abandoned`, `lost`
+ * (shared pools); histograms (seconds, on the pool's
  * `Clock`, millisecond resolution) of `wait` (every admission, 0 when at once)
  * and `hold` (from admission to release).
  *
@@ -1140,97 +1107,7 @@ class PoolState {
  * @since 0.1.0
  * @category metrics
  */
-export const metrics = {
-  active: Metric.gauge("coroutine_pool_active", { description: "Permits taken right now" }),
-  waiting: Metric.gauge("coroutine_pool_waiting", { description: "Callers queued for a permit right now" }),
-  max: Metric.gauge("coroutine_pool_max", { description: "Permits in force" }),
-  acquired: Metric.counter("coroutine_pool_acquired_total", {
-    description: "Permits taken, at once or after a wait",
-    incremental: true
-  }),
-  rejected: Metric.counter("coroutine_pool_rejected_total", {
-    description: "Callers turned away, by reason",
-    incremental: true
-  }),
-  released: Metric.counter("coroutine_pool_released_total", { description: "Permits returned", incremental: true }),
-  abandoned: Metric.counter("coroutine_pool_abandoned_total", {
-    description: "Queued callers that left without a permit (interrupted, or the pool closed)",
-    incremental: true
-  }),
-  wait: Metric.histogram("coroutine_pool_wait_seconds", {
-    description: "Time from asking for a permit to getting it",
-    boundaries
-  }),
-  hold: Metric.histogram("coroutine_pool_hold_seconds", {
-    description: "Time a permit was held",
-    boundaries
-  })
-} as const
-
-const registerMetrics = (
-  state: PoolState,
-  pool: string,
-  context: Context.Context<never>
-): ReadonlyArray<Metric.Registration> => {
-  const register = <State>(
-    metric: Metric.Metric<number, State>,
-    attributes: Metric.Metric.AttributeSet,
-    get: () => State
-  ) =>
-    Metric.registerUnsafe(Metric.withAttributes(metric, attributes), context, {
-      get,
-      update: constVoid,
-      modify: constVoid
-    })
-  const labels = { pool }
-  const counter = (count: () => number) => () => ({ count: count(), incremental: true })
-  return [
-    register(metrics.active, labels, () => ({ value: state.active })),
-    register(metrics.waiting, labels, () => ({ value: state.waiting })),
-    register(metrics.max, labels, () => ({ value: state.max })),
-    register(
-      metrics.acquired,
-      labels,
-      counter(() => state.totals.Acquired)
-    ),
-    register(
-      metrics.released,
-      labels,
-      counter(() => state.totals.Released)
-    ),
-    register(
-      metrics.abandoned,
-      labels,
-      counter(() => state.totals.Abandoned)
-    ),
-    register(
-      metrics.rejected,
-      { pool, reason: "full" },
-      counter(() => state.refused.full)
-    ),
-    register(
-      metrics.rejected,
-      { pool, reason: "queue-full" },
-      counter(() => state.refused["queue-full"])
-    ),
-    register(
-      metrics.rejected,
-      { pool, reason: "timeout" },
-      counter(() => state.totals.TimedOut)
-    ),
-    register(
-      metrics.rejected,
-      { pool, reason: "closed" },
-      counter(() => state.refused.closed)
-    ),
-    ...(state.clock === undefined
-      ? []
-      : [
-          register(metrics.wait, labels, () => state.waitSeconds.state()),
-          register(metrics.hold, labels, () => state.holdSeconds.state())
-        ])
-  ]
-}
+export const metrics = Metrics.metrics
 
 /**
  * Creates a pool of `max` permits that lives as long as the current scope.
@@ -1306,7 +1183,12 @@ export const make: (
   const state = new PoolState(max, maxWaiting, pubsub, clock)
   // The metrics are read from the pool when they are scraped, in the registry
   // of the context the pool is made in, for as long as the pool lives.
-  const registrations = registerMetrics(state, name, yield* Effect.context<never>())
+  const registrations = Metrics.register(
+    state,
+    state.clock === undefined ? undefined : state,
+    name,
+    yield* Effect.context<never>()
+  )
   yield* Effect.addFinalizer(() =>
     Effect.sync(() => {
       for (const registration of registrations) registration.remove()

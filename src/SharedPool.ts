@@ -25,6 +25,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Take from "effect/Take"
 import * as CoroutinePool from "./CoroutinePool.ts"
+import * as Metrics from "./internal/metrics.ts"
 import * as PoolStore from "./PoolStore.ts"
 
 /**
@@ -117,7 +118,10 @@ type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, 
  *   process's queue only as far as polling allows; across processes there
  *   is no order). `resize` cannot change a shared `max`: it fails with
  *   `PoolMaxMismatch` unless given the same `max`.
- * - Metrics, spans and Debug logs are those of the in-process pool only.
+ * - Metrics: the in-process pool's series (labelled with `name`, default
+ *   the key) but the wait and hold histograms, plus
+ *   `coroutine_pool_lost_total` and `rejected{reason="warming"}`. No spans or
+ *   Debug logs yet.
  *
  * **Example** (One limit for every replica)
  *
@@ -150,7 +154,7 @@ export const make = Effect.fnUntraced(function* (
   Scope.Scope | PoolStore.PoolStore
 > {
   const key = yield* PoolStore.validateName("key", options.key)
-  const { max, maxWaiting, maxWait } = yield* CoroutinePool.checkOptions({
+  const { max, maxWaiting, maxWait, name } = yield* CoroutinePool.checkOptions({
     ...options,
     name: options.name ?? key
   })
@@ -171,6 +175,8 @@ export const make = Effect.fnUntraced(function* (
   let warmingUntil = -Infinity
   let listeners = 0
   const totals = { Acquired: 0, Rejected: 0, Released: 0, Queued: 0, TimedOut: 0, Abandoned: 0, Lost: 0 }
+  // Rejections by reason, for the metrics (timeouts are counted as TimedOut).
+  const refused = { full: 0, "queue-full": 0, closed: 0, warming: 0 }
   const held = new Set<Holder>()
   // Permits taken with `tryAcquire`, by worker, oldest first.
   const manual = new Map<CoroutinePool.WorkerId, Array<Holder>>()
@@ -178,6 +184,11 @@ export const make = Effect.fnUntraced(function* (
   const publish = (_tag: keyof typeof totals, worker: CoroutinePool.WorkerId) => {
     totals[_tag]++
     if (listeners > 0) PubSub.publishUnsafe(pubsub, [{ _tag, worker, active: holders, max, waiting }])
+  }
+
+  const refuse = (rejected: CoroutinePool.PoolRejected) => {
+    if (rejected.reason !== "timeout") refused[rejected.reason]++
+    publish("Rejected", rejected.worker)
   }
 
   const rejection = (
@@ -375,13 +386,14 @@ export const make = Effect.fnUntraced(function* (
         if (!(answer instanceof CoroutinePool.PoolRejected)) return Effect.succeed(answer)
         if (answer.reason === "closed") {
           leave("Abandoned")
-          if (first) publish("Rejected", worker)
+          if (first) refuse(answer)
           return Effect.fail(answer)
         }
         if (first) {
           if (maxWaiting === 0 || waiting >= maxWaiting) {
-            publish("Rejected", worker)
-            return Effect.fail(maxWaiting === 0 ? answer : rejection(worker, "queue-full", answer.retryAfter))
+            const rejected = maxWaiting === 0 ? answer : rejection(worker, "queue-full", answer.retryAfter)
+            refuse(rejected)
+            return Effect.fail(rejected)
           }
           waiter.queued = true
           waiting++
@@ -414,7 +426,7 @@ export const make = Effect.fnUntraced(function* (
             attempt(worker, restore),
             (answer): Effect.Effect<A, E | CoroutinePool.PoolRejected | SharedPoolError, R> => {
               if (answer instanceof CoroutinePool.PoolRejected) {
-                publish("Rejected", worker)
+                refuse(answer)
                 return Effect.fail(answer)
               }
               return runHolding(answer, restore, self)
@@ -440,7 +452,7 @@ export const make = Effect.fnUntraced(function* (
         Effect.flatMap(attempt(worker, restore), (answer) => {
           if (answer instanceof CoroutinePool.PoolRejected) {
             // Like the in-process pool, a closed pool answers false silently.
-            if (answer.reason !== "closed") publish("Rejected", worker)
+            if (answer.reason !== "closed") refuse(answer)
             return Effect.succeed(false)
           }
           const permits = manual.get(worker)
@@ -493,6 +505,29 @@ export const make = Effect.fnUntraced(function* (
     })
   )
 
+  // The same series as an in-process pool's, plus lost leases and warm-up
+  // refusals; the wait and hold histograms are not kept.
+  const registrations = Metrics.register(
+    {
+      get active() {
+        return active
+      },
+      get waiting() {
+        return waiting
+      },
+      max,
+      totals,
+      refused
+    },
+    undefined,
+    name,
+    yield* Effect.context<never>()
+  )
+  yield* Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      for (const registration of registrations) registration.remove()
+    })
+  )
   yield* Effect.addFinalizer(() =>
     Effect.withFiber((current) => {
       closed = true

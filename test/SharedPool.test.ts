@@ -7,6 +7,7 @@ import {
   Exit,
   Fiber,
   Layer,
+  Metric,
   Option,
   Ref,
   Scheduler,
@@ -102,7 +103,7 @@ describe("SharedPool", () => {
 
   it.effect("a renewal that finds the lease gone interrupts the work and fails with LeaseLost", () =>
     Effect.gen(function* () {
-      const { close, lines, pool } = yield* recorded({ key: "k", max: 2, ttl: "300 millis" })
+      const { close, lines, pool } = yield* recorded({ key: "k", max: 2, ttl: "300 millis", name: "lease-lost" })
       const interrupted = yield* Ref.make(false)
       const work = Effect.never.pipe(Effect.onInterrupt(() => Ref.set(interrupted, true)))
       const fiber = yield* fork(pool.withPermit("w")(work))
@@ -117,6 +118,12 @@ describe("SharedPool", () => {
       assert.isTrue(yield* Ref.get(interrupted))
       assert.strictEqual((yield* pool.stats).lost, 1)
       assert.strictEqual(yield* pool.active, 0)
+      const series = (metric: Metric.Metric<number, Metric.CounterState<number>>) =>
+        Metric.value(Metric.withAttributes(metric, { pool: "lease-lost" }))
+      assert.deepStrictEqual(
+        [(yield* series(CoroutinePool.metrics.lost)).count, (yield* series(CoroutinePool.metrics.acquired)).count],
+        [1, 1]
+      )
       yield* close
       assert.deepStrictEqual(yield* lines, ["Worker w: acquired (1/2 active)", "Worker w: lost its lease (1/2 active)"])
     }).pipe(Effect.provide(storeWith(() => ({ renew: () => Effect.succeed(false) }))))

@@ -11,12 +11,14 @@
  */
 
 import { randomUUID } from "node:crypto"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { Redis } from "effect/persistence"
 import * as Schema from "effect/Schema"
 import * as Scripts from "./internal/redisScripts.ts"
@@ -214,6 +216,17 @@ export class PoolStore extends Context.Service<
   }
 >()("coroutine-pool/PoolStore") {}
 
+// SharedPool checks its options; a direct caller of a store gets the same
+// checks, so a bad key cannot break the one-hash-slot layout.
+const checkRequest = (key: string, max: number, ttl: number): PoolStoreError | undefined =>
+  NamePattern.test(key) && Number.isSafeInteger(max) && max >= 1 && Number.isSafeInteger(ttl) && ttl >= 1
+    ? undefined
+    : new PoolStoreError({
+        key: String(key),
+        operation: "acquire",
+        detail: `invalid request: key ${JSON.stringify(key)}, max ${max}, ttl ${ttl}`
+      })
+
 // ---------------------------------------------------------------------------
 // memory
 // ---------------------------------------------------------------------------
@@ -254,8 +267,10 @@ export const layerStoreMemory: Layer.Layer<PoolStore> = Layer.sync(PoolStore, ()
     for (const [id, deadline] of entry.leases) if (deadline <= now) entry.leases.delete(id)
   }
   return PoolStore.of({
-    acquire: ({ key, max, ttl }) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    acquire: ({ key, max, ttl }) => {
+      const invalid = checkRequest(key, max, ttl)
+      if (invalid !== undefined) return Effect.fail(invalid)
+      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
         let entry = entries.get(key)
         if (entry === undefined) {
           entry = { max, fence: 0, leases: new Map() }
@@ -270,7 +285,8 @@ export const layerStoreMemory: Layer.Layer<PoolStore> = Layer.sync(PoolStore, ()
         const lease: Lease = { id: `lease-${++ids}`, fence: ++entry.fence, ttl }
         entry.leases.set(lease.id, now + ttl)
         return Effect.succeed<Admission>({ _tag: "Granted", lease, holders: entry.leases.size })
-      }),
+      })
+    },
     renew: ({ key, lease }) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         const leases = entries.get(key)?.leases
@@ -366,25 +382,42 @@ export const makeStoreRedis = Effect.fnUntraced(function* (options?: RedisOption
 
   return PoolStore.of({
     acquire: ({ key, max, ttl }) => {
+      const invalid = checkRequest(key, max, ttl)
+      if (invalid !== undefined) return Effect.fail(invalid)
       const keys = keysOf(key)
       const id = randomUUID()
+      const script = bounded(
+        key,
+        "acquire",
+        acquireScript(keys.leases, keys.meta, keys.tomb, id, String(max), String(ttl), tombstone(ttl))
+      ).pipe(
+        Effect.catchIf(
+          (error) => error.detail.includes("MAXMISMATCH"),
+          (error) =>
+            Effect.fail(
+              new PoolMaxMismatch({
+                key,
+                stored: Number(error.detail.replace(/^.*MAXMISMATCH (\d+).*$/s, "$1")),
+                requested: max
+              })
+            )
+        )
+      )
       return Effect.uninterruptibleMask((restore) =>
-        restore(
-          bounded(
-            key,
-            "acquire",
-            acquireScript(keys.leases, keys.meta, keys.tomb, id, String(max), String(ttl), tombstone(ttl))
-          )
-        ).pipe(
+        restore(script).pipe(
           // Interrupted or timed out with the script in flight: release the id.
           // A plain EVAL is one command on the wire even with a cold script
-          // cache, written at once, so Redis runs it after the acquire.
-          Effect.onError(() =>
-            redis
-              .send("EVAL", Scripts.RELEASE, "2", keys.leases, keys.tomb, id, tombstone(ttl))
-              .pipe(Effect.ignore, Effect.forkDetach)
+          // cache, written at once, so Redis runs it after the acquire. (A max
+          // mismatch is an answer: nothing was taken.)
+          Effect.onError((cause) =>
+            Cause.hasFails(cause) &&
+            Cause.findErrorOption(cause).pipe(Option.exists((e) => e._tag === "PoolMaxMismatch"))
+              ? Effect.void
+              : redis
+                  .send("EVAL", Scripts.RELEASE, "2", keys.leases, keys.tomb, id, tombstone(ttl))
+                  .pipe(Effect.ignore, Effect.forkDetach)
           ),
-          Effect.flatMap((reply): Effect.Effect<Admission, PoolStoreError | PoolMaxMismatch> => {
+          Effect.flatMap((reply): Effect.Effect<Admission, PoolStoreError> => {
             switch (reply[0]) {
               case "ok":
                 return Effect.succeed({ _tag: "Granted", lease: { id, fence: reply[1], ttl }, holders: reply[2] })
@@ -399,18 +432,7 @@ export const makeStoreRedis = Effect.fnUntraced(function* (options?: RedisOption
                   new PoolStoreError({ key, operation: "acquire", detail: `unexpected reply ${reply[0]}` })
                 )
             }
-          }),
-          Effect.catchIf(
-            (error) => error._tag === "PoolStoreError" && error.detail.includes("MAXMISMATCH"),
-            (error) =>
-              Effect.fail(
-                new PoolMaxMismatch({
-                  key,
-                  stored: Number((error as PoolStoreError).detail.replace(/^.*MAXMISMATCH (\d+).*$/s, "$1")),
-                  requested: max
-                })
-              )
-          )
+          })
         )
       )
     },

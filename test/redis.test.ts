@@ -1,0 +1,791 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
+import { createInterface } from "node:readline"
+import { fileURLToPath } from "node:url"
+import * as NodeRedis from "@effect/platform-node/NodeRedis"
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { Context, Deferred, Duration, Effect, Fiber, Layer, Logger, References, Schedule } from "effect"
+import * as PoolStore from "../src/PoolStore.ts"
+import * as SharedPool from "../src/SharedPool.ts"
+import * as RedisServer from "./RedisServer.ts"
+import type { WorkerArgs, WorkerEvent } from "./redis-worker.ts"
+
+// The Redis lease store and shared pools against a real redis-server (one per
+// test, on a free loopback port), on the real clock. Leases are short (TTL
+// 1000 ms) so the whole file takes seconds, not minutes.
+
+const TTL = 1000
+
+// Monotonic milliseconds. CLOCK_MONOTONIC is one clock for every process on
+// the host (and faketime leaves it alone), so stamps from worker processes
+// and from this one compare directly.
+const mono = () => Number(process.hrtime.bigint()) / 1e6
+
+// REDIS_TEST_VERBOSE=1 prints the figures behind the timing assertions.
+const note = (label: string, value: unknown) => {
+  if (process.env.REDIS_TEST_VERBOSE) console.log(`${label}: ${JSON.stringify(value)}`)
+}
+
+// NodeRedis warns on every reconnect attempt; keep the test output to failures.
+const quiet = Layer.merge(
+  Logger.layer([Logger.withConsoleError(Logger.formatSimple)]),
+  Layer.succeed(References.MinimumLogLevel, "Error")
+)
+
+// A store connected to `server`, for this scope.
+const connect = (server: RedisServer.RedisServer, options: PoolStore.RedisOptions = {}) =>
+  Effect.gen(function* () {
+    const context = yield* Layer.build(
+      PoolStore.layerStoreRedis({ prefix: "t", timeout: "500 millis", ...options }).pipe(
+        Layer.provideMerge(NodeRedis.layer({ url: server.url, disableOfflineQueue: true })),
+        Layer.provide(quiet)
+      )
+    )
+    return { store: Context.get(context, PoolStore.PoolStore) }
+  })
+
+const keysOf = (key: string, prefix = "t") => ({
+  leases: `{${prefix}:${key}}:leases`,
+  meta: `{${prefix}:${key}}:meta`,
+  tomb: `{${prefix}:${key}}:tomb`
+})
+
+type Store = PoolStore.PoolStore["Service"]
+
+// Asks until granted, waiting out a warm-up or a full pool; dies after 5 s.
+const acquireGranted = (store: Store, options: { key: string; max: number; ttl: number }) =>
+  Effect.gen(function* () {
+    const deadline = mono() + 5000
+    for (;;) {
+      const admission = yield* store.acquire(options)
+      if (admission._tag === "Granted") return admission
+      if (mono() > deadline) return yield* Effect.die(new Error(`not granted in 5 s: ${JSON.stringify(admission)}`))
+      yield* Effect.sleep(Math.max(5, Math.min(admission.retryAfter + 5, 50)))
+    }
+  })
+
+// First use of a key: Warming for one TTL. Waits it out.
+const warm = (store: Store, options: { key: string; max: number; ttl: number }) =>
+  Effect.gen(function* () {
+    const first = yield* store.acquire(options)
+    assert.strictEqual(first._tag, "Warming", `first use of ${options.key} warms up`)
+    if (first._tag === "Warming") yield* Effect.sleep(first.retryAfter + 5)
+  })
+
+// ---------------------------------------------------------------------------
+// worker processes
+// ---------------------------------------------------------------------------
+
+const workerScript = fileURLToPath(new URL("./redis-worker.ts", import.meta.url))
+
+interface Worker {
+  readonly name: string
+  readonly events: ReadonlyArray<WorkerEvent>
+  readonly signal: (signal: NodeJS.Signals) => Effect.Effect<void>
+  /** Opens the worker's gate (see `WorkerArgs.gate`). */
+  readonly go: Effect.Effect<void>
+  /** Waits (up to `timeout` millis) for an event matching `predicate`; dies with the worker's output otherwise. */
+  readonly waitFor: <E extends WorkerEvent>(
+    predicate: (event: WorkerEvent) => event is E,
+    timeout?: number
+  ) => Effect.Effect<E>
+  /** Waits for the process to exit; answers its exit code. */
+  readonly exit: (timeout?: number) => Effect.Effect<number | null>
+  readonly diagnostics: () => string
+}
+
+const is =
+  <T extends WorkerEvent["event"]>(tag: T) =>
+  (event: WorkerEvent): event is Extract<WorkerEvent, { event: T }> =>
+    event.event === tag
+
+// Still our worker? (pids are reused: only signal a pid that runs redis-worker.ts)
+const isWorker = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("redis-worker.ts")
+  } catch {
+    return false
+  }
+}
+
+const kill = (pid: number | undefined, signal: NodeJS.Signals) => {
+  if (pid !== undefined && isWorker(pid)) {
+    try {
+      process.kill(pid, signal)
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+// Spawns `node test/redis-worker.ts <args>` (optionally under faketime) for
+// this scope; the finalizer SIGKILLs it by pid and waits for it to exit.
+const spawnWorker = (
+  server: RedisServer.RedisServer,
+  args: Omit<WorkerArgs, "url" | "prefix" | "timeout"> & { readonly timeout?: number },
+  options: { readonly faketime?: string } = {}
+) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const full: WorkerArgs = { url: server.url, prefix: "t", timeout: 500, ...args }
+      const node = [workerScript, JSON.stringify(full)]
+      const [file, argv] =
+        options.faketime === undefined
+          ? [process.execPath, node]
+          : ["faketime", ["-f", options.faketime, process.execPath, ...node]]
+      const child: ChildProcess = spawn(file, argv, {
+        stdio: ["pipe", "pipe", "pipe"],
+        env: { ...process.env, FAKETIME_DONT_FAKE_MONOTONIC: "1" }
+      })
+      const events: Array<WorkerEvent> = []
+      let stderr = ""
+      let code: number | null | undefined
+      const exited = new Promise<void>((resolve) => {
+        child.once("close", (exitCode) => {
+          code = exitCode
+          resolve()
+        })
+        child.once("error", (error) => {
+          stderr += `spawn failed: ${error.message}`
+          if (child.pid === undefined) {
+            code = -1
+            resolve()
+          }
+        })
+      })
+      if (child.stdout !== null) {
+        createInterface({ input: child.stdout }).on("line", (line) => {
+          if (line.startsWith("{")) events.push(JSON.parse(line) as WorkerEvent)
+        })
+      }
+      child.stderr?.on("data", (chunk: Buffer) => {
+        stderr = (stderr + chunk.toString()).slice(-4000)
+      })
+      const diagnostics = () =>
+        `worker ${args.name} (exit ${code}):\n${events
+          .slice(-20)
+          .map((event) => JSON.stringify(event))
+          .join("\n")}\nstderr:\n${stderr}`
+      const waitFor = <E extends WorkerEvent>(predicate: (event: WorkerEvent) => event is E, timeout = 10_000) =>
+        Effect.gen(function* () {
+          const deadline = mono() + timeout
+          for (;;) {
+            const found = events.find(predicate)
+            if (found !== undefined) return found
+            if (code !== undefined) return yield* Effect.die(new Error(`the worker exited; ${diagnostics()}`))
+            if (mono() > deadline) return yield* Effect.die(new Error(`waited ${timeout} ms in vain; ${diagnostics()}`))
+            yield* Effect.sleep(5)
+          }
+        })
+      const nodePid = () => (options.faketime === undefined ? child.pid : events.find(is("ready"))?.pid)
+      const worker: Worker = {
+        name: args.name,
+        events,
+        signal: (signal) =>
+          Effect.map(waitFor(is("ready")), (ready) => {
+            process.kill(ready.pid, signal)
+          }),
+        go: Effect.sync(() => {
+          child.stdin?.write("go\n")
+        }),
+        waitFor,
+        exit: (timeout = 10_000) =>
+          Effect.promise(() => exited).pipe(
+            Effect.timeoutOrElse({
+              duration: timeout,
+              orElse: () => Effect.die(new Error(`did not exit in ${timeout} ms; ${diagnostics()}`))
+            }),
+            Effect.map(() => code ?? null)
+          ),
+        diagnostics
+      }
+      return { worker, child, exited, nodePid }
+    }),
+    ({ child, exited, nodePid }) =>
+      Effect.promise(async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          kill(nodePid(), "SIGKILL")
+          if (child.pid !== undefined) process.kill(child.pid, "SIGKILL")
+        }
+        child.stdin?.destroy()
+        await exited
+      })
+  ).pipe(Effect.map(({ worker }) => worker))
+
+// The most intervals open at one instant (an end and a start at the same
+// instant do not overlap), and where.
+const maxOverlap = (intervals: ReadonlyArray<{ readonly start: number; readonly end: number }>) => {
+  const points = intervals.flatMap(
+    (i): Array<[number, number]> => [
+      [i.start, 1],
+      [i.end, -1]
+    ]
+  )
+  points.sort((a, b) => a[0] - b[0] || a[1] - b[1])
+  let open = 0
+  let most = 0
+  let at = 0
+  for (const [time, delta] of points) {
+    open += delta
+    if (open > most) {
+      most = open
+      at = time
+    }
+  }
+  return { most, at }
+}
+
+const helds = (workers: ReadonlyArray<Worker>) =>
+  workers.flatMap((worker) => worker.events.filter(is("held")).map((held) => ({ ...held, process: worker.name })))
+
+afterAll(() => {
+  assert.deepStrictEqual(RedisServer.running(), [], "every redis-server this file started was stopped")
+})
+
+describe.concurrent("PoolStore on Redis: the store's own guarantees", () => {
+  it.live("grants up to max, then Full with a retry hint; fences increase", () =>
+    Effect.gen(function* () {
+      const server = yield* RedisServer.scoped
+      const { store } = yield* connect(server)
+      const options = { key: "basics", max: 3, ttl: TTL }
+      yield* warm(store, options)
+      const granted = []
+      for (let i = 1; i <= 3; i++) {
+        const admission = yield* store.acquire(options)
+        assert.strictEqual(admission._tag, "Granted")
+        if (admission._tag !== "Granted") return
+        assert.strictEqual(admission.holders, i)
+        assert.strictEqual(admission.lease.ttl, TTL)
+        granted.push(admission.lease)
+      }
+      const grantedAt = mono()
+      const fences = granted.map((lease) => lease.fence)
+      assert.isTrue(
+        fences.every((fence, i) => i === 0 || fence > (fences[i - 1] ?? 0)),
+        `fences ${fences}`
+      )
+      assert.strictEqual(new Set(granted.map((lease) => lease.id)).size, 3)
+      assert.strictEqual(yield* server.cli("ZCARD", keysOf("basics").leases), "3")
+
+      yield* Effect.sleep(200)
+      const full = yield* store.acquire(options)
+      const elapsed = mono() - grantedAt
+      assert.strictEqual(full._tag, "Full")
+      if (full._tag !== "Full") return
+      assert.strictEqual(full.holders, 3)
+      // the hint is the time left on the earliest lease: about TTL - 200 ms
+      assert.isAtMost(full.retryAfter, TTL - elapsed + 20, `retryAfter ${full.retryAfter}`)
+      assert.isAtLeast(full.retryAfter, TTL - elapsed - 100, `retryAfter ${full.retryAfter}`)
+      assert.strictEqual(yield* server.cli("ZCARD", keysOf("basics").leases), "3", "a Full acquire adds nothing")
+
+      // released: the next acquire is granted, with a larger fence
+      const [first] = granted
+      assert.isDefined(first)
+      if (first === undefined) return
+      assert.strictEqual(yield* store.release({ key: "basics", lease: first }), 2)
+      const again = yield* store.acquire(options)
+      assert.strictEqual(again._tag, "Granted")
+      if (again._tag === "Granted") assert.isAbove(again.lease.fence, Math.max(...fences))
+
+      // the hint is honest: waiting it out frees the slot
+      const hinted = yield* store.acquire(options)
+      assert.strictEqual(hinted._tag, "Full")
+      if (hinted._tag === "Full") yield* Effect.sleep(hinted.retryAfter + 5)
+      assert.strictEqual((yield* store.acquire(options))._tag, "Granted")
+    })
+  )
+
+  it.live("renew extends a held lease; a released or expired lease renews to false and is not recreated", () =>
+    Effect.gen(function* () {
+      const server = yield* RedisServer.scoped
+      const { store } = yield* connect(server)
+      const key = "renew"
+      const { leases } = keysOf(key)
+      const options = { key, max: 2, ttl: TTL }
+      yield* warm(store, options)
+      const { lease } = yield* acquireGranted(store, options)
+      const deadline0 = Number(yield* server.cli("ZSCORE", leases, lease.id))
+      yield* Effect.sleep(50)
+      assert.isTrue(yield* store.renew({ key, lease }))
+      const deadline1 = Number(yield* server.cli("ZSCORE", leases, lease.id))
+      assert.isAtLeast(deadline1 - deadline0, 40, "renew pushed the deadline forward")
+
+      // released, then renewed: false, and the lease stays gone
+      assert.strictEqual(yield* store.release({ key, lease }), 0)
+      assert.isFalse(yield* store.renew({ key, lease }))
+      assert.strictEqual(yield* server.cli("ZCARD", leases), "0")
+      assert.strictEqual(yield* server.cli("ZSCORE", leases, lease.id), "")
+
+      // expired, then renewed: false, and it is removed rather than revived
+      const expiring = (yield* acquireGranted(store, { key, max: 2, ttl: 200 })).lease
+      yield* Effect.sleep(300)
+      assert.strictEqual(yield* server.cli("ZCARD", leases), "1", "expired but not purged yet")
+      assert.isFalse(yield* store.renew({ key, lease: expiring }))
+      assert.strictEqual(yield* server.cli("ZCARD", leases), "0")
+      assert.strictEqual(yield* store.release({ key, lease: expiring }), -1)
+    })
+  )
+
+  it.live("release removes only the caller's own lease", () =>
+    Effect.gen(function* () {
+      const server = yield* RedisServer.scoped
+      const { store } = yield* connect(server)
+      const key = "release"
+      const { leases } = keysOf(key)
+      const options = { key, max: 2, ttl: TTL }
+      yield* warm(store, options)
+      const a = (yield* acquireGranted(store, options)).lease
+      const b = (yield* acquireGranted(store, options)).lease
+      assert.strictEqual(yield* store.release({ key, lease: a }), 1)
+      assert.strictEqual(yield* store.release({ key, lease: a }), -1, "a second release of the same lease")
+      const forged = { id: "not-a-lease", fence: b.fence, ttl: TTL }
+      assert.strictEqual(yield* store.release({ key, lease: forged }), -1, "a lease that was never granted")
+      assert.strictEqual(yield* store.release({ key: "other", lease: b }), -1, "the right id under another key")
+      assert.strictEqual(yield* server.cli("ZRANGE", leases, "0", "-1"), b.id)
+      assert.isTrue(yield* store.renew({ key, lease: b }))
+    })
+  )
+
+  it.live("a second max for the same key fails with PoolMaxMismatch and grants nothing", () =>
+    Effect.gen(function* () {
+      const server = yield* RedisServer.scoped
+      const { store } = yield* connect(server)
+      const key = "mismatch"
+      yield* warm(store, { key, max: 2, ttl: TTL })
+      const a = yield* acquireGranted(store, { key, max: 2, ttl: TTL })
+      const error = yield* Effect.flip(store.acquire({ key, max: 3, ttl: TTL }))
+      assert.strictEqual(error._tag, "PoolMaxMismatch")
+      if (error._tag === "PoolMaxMismatch") {
+        assert.deepStrictEqual([error.key, error.stored, error.requested], [key, 2, 3])
+      }
+      assert.strictEqual(yield* server.cli("ZRANGE", keysOf(key).leases, "0", "-1"), a.lease.id)
+      // the stored max still works
+      assert.strictEqual((yield* store.acquire({ key, max: 2, ttl: TTL }))._tag, "Granted")
+    })
+  )
+
+  it.live("Warming on first use and after FLUSHALL, for one TTL; fences keep increasing across the loss", () =>
+    Effect.gen(function* () {
+      const server = yield* RedisServer.scoped
+      const { store } = yield* connect(server)
+      const options = { key: "warm", max: 1, ttl: TTL }
+      const begin = mono()
+      const first = yield* store.acquire(options)
+      assert.strictEqual(first._tag, "Warming")
+      if (first._tag !== "Warming") return
+      assert.isAtMost(first.retryAfter, TTL)
+      assert.isAtLeast(first.retryAfter, TTL - 50)
+      assert.strictEqual(yield* server.cli("ZCARD", keysOf("warm").leases), "0")
+      yield* Effect.sleep(TTL / 2)
+      const half = yield* store.acquire(options)
+      assert.strictEqual(half._tag, "Warming", "still warming half a TTL later")
+      if (half._tag === "Warming") assert.isBelow(half.retryAfter, first.retryAfter - TTL / 2 + 50)
+      const { lease } = yield* acquireGranted(store, options)
+      assert.isAtLeast(mono() - begin, TTL - 5, "no grant before one TTL")
+
+      assert.strictEqual(yield* server.cli("FLUSHALL"), "OK")
+      const lost = mono()
+      const after = yield* store.acquire(options)
+      assert.strictEqual(after._tag, "Warming", "the store lost its data: warm up again")
+      if (after._tag === "Warming") assert.isAtLeast(after.retryAfter, TTL - 50)
+      const regained = yield* acquireGranted(store, options)
+      assert.isAtLeast(mono() - lost, TTL - 5, "no grant before one TTL after the loss")
+      assert.isAbove(regained.lease.fence, lease.fence, "fences increase across the data loss")
+    })
+  )
+
+  it.live("an invalid prefix fails with InvalidStoreName and writes nothing", () =>
+    Effect.gen(function* () {
+      const server = yield* RedisServer.scoped
+      for (const prefix of ["", "two words", "{slot}", "a".repeat(129), "new\nline"]) {
+        const error = yield* Effect.flip(connect(server, { prefix }))
+        assert.strictEqual(error._tag, "InvalidStoreName", JSON.stringify(prefix))
+        if (error._tag === "InvalidStoreName") assert.deepStrictEqual([error.option, error.value], ["prefix", prefix])
+      }
+      assert.strictEqual(yield* server.cli("DBSIZE"), "0")
+    })
+  )
+})
+
+// ---------------------------------------------------------------------------
+// faults, across processes
+// ---------------------------------------------------------------------------
+
+// Heavy or whole-server faults, one at a time.
+describe("SharedPool on Redis: load and crashes", () => {
+  it.live("8 processes x 6 fibers never hold more than max permits at once", () =>
+    Effect.gen(function* () {
+      const server = yield* RedisServer.scoped
+      const { store } = yield* connect(server)
+      const max = 3
+      const warming = yield* Effect.forkChild(warm(store, { key: "churn", max, ttl: TTL }), { startImmediately: true })
+      const workers = yield* Effect.forEach(
+        Array.from({ length: 8 }, (_, i) => i),
+        (i) =>
+          spawnWorker(server, {
+            name: `p${i}`,
+            key: "churn",
+            max,
+            ttl: TTL,
+            timeout: 800,
+            gate: true,
+            scenario: { _tag: "churn", fibers: 6, duration: 6500, hold: [5, 450], backoff: [5, 40] }
+          })
+      )
+      yield* Effect.forEach(workers, (worker) => worker.waitFor(is("ready")), { discard: true })
+      yield* Fiber.join(warming)
+      yield* Effect.forEach(workers, (worker) => worker.go, { discard: true })
+      const done = yield* Effect.forEach(workers, (worker) => worker.waitFor(is("done"), 20_000))
+      for (const worker of workers) assert.strictEqual(yield* worker.exit(), 0, worker.diagnostics())
+
+      const intervals = helds(workers)
+      const overlap = maxOverlap(intervals)
+      const grants = done.reduce((sum, d) => sum + d.grants, 0)
+      const full = done.reduce((sum, d) => sum + (d.rejected.full ?? 0), 0)
+      const lost = done.reduce((sum, d) => sum + d.lost, 0)
+      const errors = done.reduce((sum, d) => sum + (d.errors.PoolStoreError ?? 0), 0)
+      const summary = `grants ${grants}, full ${full}, overlap ${overlap.most}, lost ${lost}, store errors ${errors}`
+      note("churn", summary)
+      assert.isAtMost(overlap.most, max, `more than ${max} held at ${overlap.at}: ${summary}`)
+      assert.strictEqual(overlap.most, max, `the pool was saturated: ${summary}`)
+      assert.strictEqual(intervals.length, grants, "every grant was held and ended")
+      assert.isAtLeast(grants, 40, summary)
+      assert.isAtLeast(full, 100, summary)
+      assert.isAtLeast(new Set(intervals.map((held) => held.process)).size, 6, "grants went to many processes")
+      assert.isAtLeast(intervals.filter((held) => held.end - held.start > TTL / 3 + 50).length, 1, "some holds renewed")
+      // A loaded machine may time a store call out or let a lease lapse; the
+      // bound above must hold regardless, and every failure must be typed.
+      const failures = workers.flatMap((worker) =>
+        worker.events.filter((e) => e.event === "error" || e.event === "leaselost")
+      )
+      for (const failure of failures) {
+        if (failure.event === "error") assert.strictEqual(failure.tag, "PoolStoreError", JSON.stringify(failure))
+      }
+    })
+  )
+
+  it.live("an acquire interrupted (or timed out) while Redis is paused leaves no lease behind", () =>
+    Effect.gen(function* () {
+      const server = yield* RedisServer.scoped
+      const { store } = yield* connect(server, { timeout: "800 millis" })
+      const a = { key: "pause-a", max: 2, ttl: TTL }
+      const b = { key: "pause-b", max: 1, ttl: TTL }
+      yield* Effect.all([warm(store, a), warm(store, b)], { concurrency: "unbounded" })
+      const pool = yield* SharedPool.make({ key: b.key, max: b.max, ttl: TTL }).pipe(
+        Effect.provideService(PoolStore.PoolStore, store)
+      )
+      const fence = (key: string) => Effect.map(server.cli("HGET", keysOf(key).meta, "fence"), Number)
+      const fencesBefore = { a: yield* fence(a.key), b: yield* fence(b.key) }
+
+      assert.strictEqual(yield* server.cli("CLIENT", "PAUSE", "1500", "WRITE"), "OK")
+      const paused = mono()
+      const interrupted = yield* Effect.forkChild(store.acquire(a), { startImmediately: true })
+      const timedOut = yield* Effect.forkChild(Effect.flip(store.acquire(a)), { startImmediately: true })
+      const ran: Array<string> = []
+      const poolCall = yield* Effect.forkChild(pool.withPermit("w")(Effect.sync(() => ran.push("work"))), {
+        startImmediately: true
+      })
+      yield* Effect.sleep(200)
+      assert.isUndefined(interrupted.pollUnsafe(), "the acquire is in flight, held by the pause")
+      assert.isUndefined(poolCall.pollUnsafe())
+      const before = mono()
+      yield* Fiber.interrupt(interrupted)
+      yield* Fiber.interrupt(poolCall)
+      assert.isAtMost(mono() - before, 100, "interruption does not wait for Redis")
+      const error = yield* Fiber.join(timedOut)
+      const timedOutAfter = mono() - paused
+      note("paused: timed out after (ms)", timedOutAfter)
+      assert.strictEqual(error._tag, "PoolStoreError")
+      if (error._tag === "PoolStoreError") assert.strictEqual(error.operation, "acquire")
+      assert.isAtLeast(timedOutAfter, 790)
+      assert.isAtMost(timedOutAfter, 1100, "failed at the operation timeout, not at the end of the pause")
+      assert.deepStrictEqual(ran, [])
+
+      yield* Effect.sleep(Math.max(0, paused + 1500 + 300 - mono()))
+      // The three acquires ran once Redis resumed (each took a fence) and were all released.
+      assert.deepStrictEqual([yield* fence(a.key), yield* fence(b.key)], [fencesBefore.a + 2, fencesBefore.b + 1])
+      assert.strictEqual(yield* server.cli("ZCARD", keysOf(a.key).leases), "0")
+      assert.strictEqual(yield* server.cli("ZCARD", keysOf(b.key).leases), "0")
+      assert.strictEqual((yield* store.acquire(a))._tag, "Granted")
+      assert.strictEqual((yield* store.acquire(a))._tag, "Granted")
+      assert.isTrue(yield* pool.tryAcquire("again"))
+      yield* pool.release("again")
+    })
+  )
+
+  it.live(
+    "Redis killed (-9) and restarted: clients reconnect, scripts reload, a TTL of warm-up, never more than max",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* RedisServer.scoped
+        const { store } = yield* connect(server, { timeout: "300 millis" })
+        const max = 2
+        const key = "restart"
+        const { meta } = keysOf(key)
+        const warming = yield* Effect.forkChild(warm(store, { key, max, ttl: TTL }), { startImmediately: true })
+        const workers = yield* Effect.forEach(
+          Array.from({ length: 4 }, (_, i) => i),
+          (i) =>
+            spawnWorker(server, {
+              name: `r${i}`,
+              key,
+              max,
+              ttl: TTL,
+              timeout: 300,
+              gate: true,
+              scenario: { _tag: "churn", fibers: 4, duration: 4800, hold: [5, 300], backoff: [5, 30] }
+            })
+        )
+        yield* Effect.forEach(workers, (worker) => worker.waitFor(is("ready")), { discard: true })
+        yield* Fiber.join(warming)
+        yield* Effect.forEach(workers, (worker) => worker.go, { discard: true })
+        yield* Effect.sleep(1200)
+        const fenceBefore = Number(yield* server.cli("HGET", meta, "fence"))
+        assert.isAbove(helds(workers).length, 0, "grants before the crash")
+
+        yield* server.kill9()
+        const killed = mono()
+        yield* Effect.sleep(300)
+        const restarting = mono()
+        yield* server.restart()
+        // Every worker (and this process) reconnects: 4 + 1 clients, + redis-cli itself.
+        const clients = Effect.map(server.cli("CLIENT", "LIST"), (list) => list.split("\n").length)
+        yield* clients.pipe(
+          Effect.repeat({ until: (n) => n >= 6, schedule: Schedule.spaced(20) }),
+          Effect.timeoutOrElse({
+            duration: 3000,
+            orElse: () => Effect.die(new Error("the clients did not all reconnect within 3 s"))
+          })
+        )
+
+        const done = yield* Effect.forEach(workers, (worker) => worker.waitFor(is("done"), 20_000))
+        for (const worker of workers) assert.strictEqual(yield* worker.exit(), 0, worker.diagnostics())
+        // The server's clock on the monotonic one: the new epoch started at `since`.
+        const since = Number(yield* server.cli("HGET", meta, "since")) - (Date.now() - mono())
+        const intervals = helds(workers)
+        const afterCrash = intervals.filter((held) => held.start > killed + 50)
+        const summary = JSON.stringify({ since: since - restarting, starts: afterCrash.map((h) => h.start - since) })
+
+        const refused = workers.flatMap((worker) => worker.events.filter(is("warming"))).filter((w) => w.at > killed)
+        note("restart", {
+          summary,
+          lost: done.map((d) => d.lost),
+          errors: done.map((d) => d.errors),
+          refused: refused.length
+        })
+        assert.isAtLeast(since, restarting - 5, "the new epoch began after the restart")
+        assert.isAtLeast(afterCrash.length, 3, `grants resumed after the restart: ${summary}`)
+        for (const held of afterCrash) {
+          assert.isAtLeast(held.start, since + TTL - 5, `granted during the warm-up: ${summary}`)
+        }
+        assert.isAbove(refused.length, 0, "clients asked during the warm-up and were refused")
+        assert.isAtMost(maxOverlap(intervals).most, max)
+        assert.match(yield* server.cli("INFO", "errorstats"), /errorstat_NOSCRIPT:count=[1-9]/, "EVALSHA met NOSCRIPT")
+        assert.isAbove(Number(yield* server.cli("HGET", meta, "fence")), fenceBefore, "fences keep increasing")
+        for (const d of done) {
+          assert.deepStrictEqual(
+            Object.keys(d.errors).filter((tag) => tag !== "PoolStoreError"),
+            []
+          )
+        }
+      })
+  )
+})
+
+// One or two holders each, on servers of their own: run side by side.
+describe.concurrent("SharedPool on Redis: holders, outages and clocks", () => {
+  it.live("a SIGKILLed holder's permit stays taken, then comes back within the TTL", () =>
+    Effect.gen(function* () {
+      const server = yield* RedisServer.scoped
+      const { store } = yield* connect(server)
+      const options = { key: "killed", max: 1, ttl: TTL }
+      const first = yield* store.acquire(options)
+      assert.strictEqual(first._tag, "Warming")
+      const holder = yield* spawnWorker(server, { name: "holder", ...options, scenario: { _tag: "hold" } })
+      yield* holder.waitFor(is("granted"))
+      // held well past one TTL: the holder renews it
+      yield* Effect.sleep(TTL * 1.5)
+      const stillHeld = yield* store.acquire(options)
+      assert.deepInclude(stillHeld, { _tag: "Full", holders: 1 })
+
+      yield* holder.signal("SIGKILL")
+      yield* holder.exit()
+      const killed = mono()
+      const right = yield* store.acquire(options)
+      assert.deepInclude(right, { _tag: "Full", holders: 1 }, "rejected right after the kill")
+      if (right._tag === "Full") assert.isAtMost(right.retryAfter, TTL)
+
+      const granted = yield* acquireGranted(store, options)
+      const after = mono() - killed
+      note("SIGKILL: granted again after (ms)", after)
+      assert.isAtMost(after, TTL + 250, `the permit came back ${after} ms after the kill`)
+      assert.isAtLeast(after, TTL / 2, `the permit was renewed before the kill, not freed early (${after} ms)`)
+      assert.strictEqual(granted.holders, 1)
+    })
+  )
+
+  it.live("a holder paused past its TTL loses its lease: LeaseLost, its work interrupted, the new holder kept", () =>
+    Effect.gen(function* () {
+      const server = yield* RedisServer.scoped
+      const { store } = yield* connect(server)
+      const options = { key: "paused", max: 1, ttl: TTL }
+      const { leases } = keysOf(options.key)
+      const first = yield* store.acquire(options)
+      assert.strictEqual(first._tag, "Warming")
+      const paused = yield* spawnWorker(server, { name: "paused", ...options, scenario: { _tag: "hold" } })
+      const next = yield* spawnWorker(server, { name: "next", ...options, gate: true, scenario: { _tag: "hold" } })
+      yield* paused.waitFor(is("granted"))
+      yield* next.waitFor(is("ready"))
+      yield* next.go
+      yield* Effect.sleep(100)
+      assert.isUndefined(next.events.find(is("granted")), "full while the first holder runs")
+
+      yield* paused.signal("SIGSTOP")
+      const stopped = mono()
+      const granted = yield* next.waitFor(is("granted"), 5000)
+      assert.isAtMost(granted.start - stopped, TTL + 300, "the slot freed within one TTL of the pause")
+      yield* Effect.sleep(200)
+
+      yield* paused.signal("SIGCONT")
+      const resumed = mono()
+      const lost = yield* paused.waitFor(is("leaselost"), 3000)
+      const interrupted = yield* paused.waitFor(is("interrupted"), 3000)
+      note("SIGSTOP", {
+        grantedAfterStop: granted.start - stopped,
+        lostAfterResume: lost.at - resumed,
+        reason: lost.reason
+      })
+      assert.isAtMost(interrupted.at, lost.at, "the work was interrupted before LeaseLost was reported")
+      assert.isAtMost(lost.at - resumed, 1000, "lost at once after resuming")
+      assert.strictEqual(yield* paused.exit(), 0, paused.diagnostics())
+
+      // The new holder keeps its lease: the old one's release touched nothing but its own.
+      assert.strictEqual(yield* server.cli("ZCARD", leases), "1")
+      assert.deepInclude(yield* store.acquire(options), { _tag: "Full", holders: 1 })
+      yield* Effect.sleep(TTL + 100)
+      assert.deepInclude(yield* store.acquire(options), { _tag: "Full", holders: 1 }, "and keeps renewing it")
+      assert.isUndefined(next.events.find(is("leaselost")), next.diagnostics())
+      assert.isUndefined(next.events.find(is("interrupted")), next.diagnostics())
+    })
+  )
+
+  it.live(
+    "Redis hung or down: a typed PoolStoreError within the timeout (fail closed); fail-open admits up to max",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* RedisServer.scoped
+        const { store } = yield* connect(server, { timeout: "300 millis" })
+        const options = { key: "down", max: 1, ttl: TTL }
+        const lease = { id: "some-lease", fence: 1, ttl: TTL }
+        const closed = yield* SharedPool.make({ key: options.key, max: 1, ttl: TTL }).pipe(
+          Effect.provideService(PoolStore.PoolStore, store)
+        )
+        const open = yield* SharedPool.make({ key: options.key, max: 1, ttl: TTL, onStoreError: "fail-open" }).pipe(
+          Effect.provideService(PoolStore.PoolStore, store)
+        )
+        const timed = <A, E>(effect: Effect.Effect<A, E>) =>
+          Effect.map(Effect.timed(Effect.flip(effect)), ([duration, error]) => ({
+            millis: Duration.toMillis(duration),
+            error
+          }))
+        const expectStoreError = (
+          label: string,
+          result: { readonly millis: number; readonly error: unknown },
+          operation: string,
+          within: readonly [number, number]
+        ) => {
+          const error = result.error as PoolStore.PoolStoreError
+          assert.strictEqual(error._tag, "PoolStoreError", `${label}: ${String(error)}`)
+          assert.strictEqual(error.operation, operation, label)
+          assert.isAtLeast(result.millis, within[0], `${label} took ${result.millis} ms`)
+          assert.isAtMost(result.millis, within[1], `${label} took ${result.millis} ms`)
+        }
+        const ran: Array<string> = []
+
+        // hung: connected, but no answer
+        yield* server.signal("SIGSTOP")
+        yield* Effect.gen(function* () {
+          expectStoreError("acquire, hung", yield* timed(store.acquire(options)), "acquire", [295, 700])
+          expectStoreError("renew, hung", yield* timed(store.renew({ key: options.key, lease })), "renew", [295, 700])
+          expectStoreError(
+            "release, hung",
+            yield* timed(store.release({ key: options.key, lease })),
+            "release",
+            [295, 700]
+          )
+          const pooled = yield* timed(closed.withPermit("w")(Effect.sync(() => ran.push("closed"))))
+          expectStoreError("withPermit, hung", pooled, "acquire", [295, 700])
+          // fail-open: admitted without a lease, still bounded by max in this process
+          const finish = yield* Deferred.make<void>()
+          const admitted = yield* Effect.forkChild(
+            open.withPermit("a")(Effect.sync(() => ran.push("open")).pipe(Effect.andThen(Deferred.await(finish)))),
+            { startImmediately: true }
+          )
+          yield* Effect.sleep(10).pipe(Effect.repeat({ until: () => ran.length > 0 }), Effect.timeout(2000))
+          assert.deepStrictEqual(ran, ["open"])
+          const second = yield* Effect.flip(open.withPermit("b")(Effect.sync(() => ran.push("second"))))
+          assert.deepInclude(second, { _tag: "PoolRejected", reason: "full" })
+          yield* Deferred.succeed(finish, undefined)
+          yield* Fiber.join(admitted)
+        }).pipe(Effect.ensuring(server.signal("SIGCONT")))
+
+        // down: connection refused
+        yield* server.kill9()
+        expectStoreError("acquire, down", yield* timed(store.acquire(options)), "acquire", [0, 350])
+        expectStoreError("release, down", yield* timed(store.release({ key: options.key, lease })), "release", [0, 350])
+        expectStoreError(
+          "withPermit, down",
+          yield* timed(closed.withPermit("w")(Effect.sync(() => ran.push("closed")))),
+          "acquire",
+          [0, 350]
+        )
+        assert.deepStrictEqual(ran, ["open"], "fail-closed never ran the work")
+        const opened = yield* Effect.timed(open.withPermit("c")(Effect.sync(() => ran.push("open again"))))
+        assert.deepStrictEqual(ran, ["open", "open again"])
+        assert.isAtMost(Duration.toMillis(opened[0]), 350)
+      })
+  )
+
+  it.live("a client whose clock is 3 hours ahead cannot take a live holder's slot, nor lose its own", () =>
+    Effect.gen(function* () {
+      const server = yield* RedisServer.scoped
+      const { store } = yield* connect(server)
+      const options = { key: "skew", max: 1, ttl: TTL }
+      const first = yield* store.acquire(options)
+      assert.strictEqual(first._tag, "Warming")
+      const holder = yield* spawnWorker(server, { name: "holder", ...options, scenario: { _tag: "hold" } })
+      const skewed = yield* spawnWorker(
+        server,
+        { name: "skewed", ...options, gate: true, scenario: { _tag: "try", tries: 4, interval: 300 } },
+        { faketime: "+3h" }
+      )
+      const skewedHolder = yield* spawnWorker(
+        server,
+        { name: "skewed-holder", ...options, gate: true, scenario: { _tag: "hold" } },
+        { faketime: "+3h" }
+      )
+      const ready = yield* skewed.waitFor(is("ready"))
+      assert.isAtLeast(ready.wall - Date.now(), 2.9 * 3600_000, "faketime moved the worker's clock")
+      yield* skewedHolder.waitFor(is("ready"))
+
+      // a skewed client against a live holder
+      yield* holder.waitFor(is("granted"))
+      yield* skewed.go
+      yield* skewed.waitFor(is("done"))
+      assert.deepStrictEqual(
+        skewed.events.filter(is("try")).map((t) => t.outcome),
+        ["full", "full", "full", "full"],
+        skewed.diagnostics()
+      )
+      assert.isUndefined(holder.events.find(is("leaselost")))
+
+      // a skewed holder keeps its lease past its TTL
+      yield* holder.signal("SIGKILL")
+      yield* skewedHolder.go
+      yield* skewedHolder.waitFor(is("granted"), 3000)
+      yield* Effect.sleep(TTL + 100)
+      assert.deepInclude(yield* store.acquire(options), { _tag: "Full", holders: 1 })
+      assert.isUndefined(skewedHolder.events.find(is("leaselost")), skewedHolder.diagnostics())
+    })
+  )
+})

@@ -4,6 +4,7 @@
 //   npm run bench                      # full sizes, a few minutes
 //   npm run bench -- --quick           # small sizes, a few seconds
 //   npm run bench -- --out /tmp/r.json # write the results elsewhere
+//   npm run bench -- --redis [--quick] # only case R (Redis), see redis.ts
 import { writeFileSync } from "node:fs"
 import { parseArgs } from "node:util"
 import { Effect } from "effect"
@@ -29,10 +30,18 @@ import * as uncontended from "./uncontended.ts"
 const { values } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
-    out: { type: "string" }
+    out: { type: "string" },
+    redis: { type: "boolean", default: false }
   }
 })
 const quick = values.quick ?? false
+if (values.redis) {
+  // Case R needs redis-server and writes its own results file: it runs alone
+  // (loaded only here, so the other cases never load a Redis client).
+  const redis = await import("./redis.ts")
+  await redis.main({ quick, out: values.out })
+  process.exit()
+}
 // A quick run never overwrites the full run's results, which the README cites.
 const out = values.out ?? new URL(quick ? "./results-quick.json" : "./results.json", import.meta.url).pathname
 

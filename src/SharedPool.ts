@@ -87,6 +87,7 @@ interface Holder {
 
 // A caller of `withPermitWaiting` or `acquire`, counted while it is queued.
 interface Waiter {
+  readonly worker: CoroutinePool.WorkerId
   queued: boolean
 }
 
@@ -175,6 +176,13 @@ export const make = Effect.fnUntraced(function* (
   let warmingUntil = -Infinity
   let listeners = 0
   const totals = { Acquired: 0, Rejected: 0, Released: 0, Queued: 0, TimedOut: 0, Abandoned: 0, Lost: 0 }
+  // Callers of `withPermitWaiting` and `acquire` queued right now.
+  const queue = new Set<Waiter>()
+  const unqueue = (waiter: Waiter) => {
+    waiter.queued = false
+    waiting--
+    queue.delete(waiter)
+  }
   // Rejections by reason, for the metrics (timeouts are counted as TimedOut).
   const refused = { full: 0, "queue-full": 0, closed: 0, warming: 0 }
   const held = new Set<Holder>()
@@ -203,10 +211,7 @@ export const make = Effect.fnUntraced(function* (
       : Effect.fail(new PoolStore.InvalidStoreName({ option: "worker", value: worker }))
 
   const grant = (worker: CoroutinePool.WorkerId, lease: PoolStore.Lease | undefined, sent: number, waiter?: Waiter) => {
-    if (waiter?.queued) {
-      waiter.queued = false
-      waiting--
-    }
+    if (waiter?.queued) unqueue(waiter)
     active++
     const holder: Holder = { worker, lease, sent, ended: false, owner: undefined, keepAlive: undefined }
     held.add(holder)
@@ -371,11 +376,10 @@ export const make = Effect.fnUntraced(function* (
     worker: CoroutinePool.WorkerId,
     restore: Restore
   ): Effect.Effect<Holder, CoroutinePool.PoolRejected | PoolStore.PoolStoreError | PoolStore.PoolMaxMismatch> => {
-    const waiter: Waiter = { queued: false }
+    const waiter: Waiter = { worker, queued: false }
     const leave = (_tag: "TimedOut" | "Abandoned") => {
       if (!waiter.queued) return
-      waiter.queued = false
-      waiting--
+      unqueue(waiter)
       publish(_tag, worker)
     }
     const deadline = maxWait === undefined ? Infinity : now() + Duration.toMillis(maxWait)
@@ -397,6 +401,7 @@ export const make = Effect.fnUntraced(function* (
           }
           waiter.queued = true
           waiting++
+          queue.add(waiter)
           publish("Queued", worker)
         }
         const left = deadline - now()
@@ -531,6 +536,12 @@ export const make = Effect.fnUntraced(function* (
   yield* Effect.addFinalizer(() =>
     Effect.withFiber((current) => {
       closed = true
+      // Queued callers are turned away now (each fails with "closed" when it
+      // next wakes), so their `Abandoned` events come before the stream ends.
+      for (const waiter of queue) {
+        unqueue(waiter)
+        publish("Abandoned", waiter.worker)
+      }
       const owners = new Set<Fiber.Fiber<unknown, unknown>>()
       for (const holder of held) if (holder.owner !== undefined && holder.owner !== current) owners.add(holder.owner)
       return Fiber.interruptAll(owners).pipe(

@@ -149,6 +149,53 @@ describe("SharedPool", () => {
       }).pipe(Effect.provide(storeWith(() => ({ renew: () => Effect.never }))))
   )
 
+  it.effect(
+    "a lost lease of a tryAcquire permit is dropped (Lost, then PermitNotHeld); one of acquire interrupts its fiber",
+    () =>
+      Effect.gen(function* () {
+        const { close, lines, pool } = yield* recorded({ key: "k", max: 2, ttl: "300 millis" })
+        assert.isTrue(yield* pool.tryAcquire("manual"))
+        const scoped = yield* fork(Effect.scoped(Effect.andThen(pool.acquire("scoped"), Effect.never)))
+        yield* TestClock.adjust("100 millis")
+        const exit = yield* Fiber.await(scoped)
+        assert.isTrue(Exit.hasInterrupts(exit), "the fiber that took the permit is interrupted")
+        assert.deepStrictEqual(
+          yield* Effect.flip(pool.release("manual")),
+          new CoroutinePool.PermitNotHeld({ worker: "manual" })
+        )
+        assert.deepStrictEqual([yield* pool.active, (yield* pool.stats).lost], [0, 2])
+        yield* close
+        assert.deepStrictEqual(yield* lines, [
+          "Worker manual: acquired (1/2 active)",
+          "Worker scoped: acquired (2/2 active)",
+          "Worker manual: lost its lease (2/2 active)",
+          "Worker scoped: lost its lease (2/2 active)"
+        ])
+      }).pipe(Effect.provide(storeWith(() => ({ renew: () => Effect.succeed(false) }))))
+  )
+
+  it.effect("closing the pool turns polling waiters away and returns every lease it holds", () =>
+    Effect.gen(function* () {
+      const other = yield* recorded({ key: "k", max: 1 })
+      const { close, lines, pool } = yield* recorded({ key: "k", max: 1, maxWaiting: 1 })
+      assert.isTrue(yield* pool.tryAcquire("held"))
+      const waiter = yield* fork(pool.withPermitWaiting("waiter")(Effect.void))
+      yield* TestClock.adjust("20 millis")
+      yield* close
+      yield* TestClock.adjust("100 millis")
+      assert.deepStrictEqual(failure(yield* Effect.flip(Fiber.join(waiter))), ["closed", 0, 1])
+      assert.isTrue(yield* other.pool.tryAcquire("other"), "the closed pool's lease came back")
+      yield* other.close
+      assert.deepStrictEqual(yield* lines, [
+        "Worker held: acquired (1/1 active)",
+        "Worker waiter: queued (1/1 active, 1 waiting)",
+        "Worker waiter: abandoned (1/1 active)",
+        "Worker held: released (0/1 active)"
+      ])
+      assert.deepStrictEqual([(yield* pool.stats).abandoned, (yield* pool.stats).waiting], [1, 0])
+    }).pipe(Effect.provide(PoolStore.layerStoreMemory))
+  )
+
   it.effect("a store that fails: fail closed by default, the work never runs", () =>
     Effect.gen(function* () {
       const pool = yield* SharedPool.make({ key: "k", max: 1 })

@@ -29,8 +29,9 @@ if not m[1] then
   m = {tostring(max), tostring(now), tostring(ttl)}
 end
 if tonumber(m[1]) ~= max then return redis.error_reply('MAXMISMATCH ' .. m[1]) end
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-if redis.call('ZSCORE', KEYS[3], id) then return {'cancelled'} end
+-- Tombstones are purged by RELEASE, which writes them; here a lookup suffices.
+local dead = redis.call('ZSCORE', KEYS[3], id)
+if dead and tonumber(dead) > now then return {'cancelled'} end
 local maxttl = tonumber(m[3])
 if ttl > maxttl then maxttl = ttl; redis.call('HSET', KEYS[2], 'maxttl', ttl) end
 local ready = tonumber(m[2]) + maxttl
@@ -62,10 +63,7 @@ return 1`
 // tombstone makes a late acquire of that id answer 'cancelled'.
 // Reply: holders left | -1 when the lease was not held
 export const RELEASE = `${NOW}
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-  return redis.call('ZCARD', KEYS[1])
-end
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf') end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
 return -1`

@@ -17,6 +17,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Types from "effect/Types"
 import * as CoroutinePool from "./CoroutinePool.ts"
+import * as SharedPool from "./SharedPool.ts"
 
 /**
  * @since 0.1.0
@@ -155,30 +156,80 @@ export class InvalidRetryAfter extends Schema.TaggedError<InvalidRetryAfter>()("
 export const layer = (options?: Options): Layer.Layer<never, InvalidRetryAfter, CoroutinePool.CoroutinePool> =>
   HttpRouter.middleware(
     Effect.gen(function* () {
-      const pool = yield* CoroutinePool.CoroutinePool
-      const retryAfter = yield* decodeRetryAfter(options?.retryAfter)
-      const worker = options?.worker ?? routeLabel
-      const overloaded = (rejected: CoroutinePool.PoolRejected) =>
-        HttpServerResponse.jsonUnsafe(
-          { error: "overloaded", reason: rejected.reason },
-          { status: 503, headers: { "retry-after": retryAfter } }
-        )
-      return (httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, Types.unhandled>) =>
-        Effect.contextWith(
-          (context: Context.Context<HttpServerRequest.HttpServerRequest | HttpRouter.RouteContext>) => {
-            const request = Context.get(context, HttpServerRequest.HttpServerRequest)
-            const { route } = Context.get(context, HttpRouter.RouteContext)
-            // `acquire` ties the permit to the request's scope (the current
-            // `Scope`), which the server closes after the response is written
-            // or the request is interrupted.
-            return Effect.matchEffect(pool.acquire(worker(request, route)), {
-              onFailure: (rejected) => Effect.succeed(overloaded(rejected)),
-              onSuccess: () => httpEffect
-            })
-          }
-        )
+      return yield* admission(yield* CoroutinePool.CoroutinePool, options)
     })
   ).layer
+
+/**
+ * Like {@link layer}, with the permits of the program's shared pool (see
+ * `SharedPool.layer`): one limit for the route across every replica.
+ *
+ * **Details**
+ *
+ * A rejected request's `Retry-After` is the store's hint (when the earliest
+ * lease ends), rounded up to whole seconds, if that is longer than
+ * `retryAfter`. When the store cannot be reached the request is refused
+ * (`503`, `{"error":"unavailable"}`): the pool fails closed unless it was made
+ * with `onStoreError: "fail-open"`.
+ *
+ * **Example** (One limit for a route across replicas)
+ *
+ * ```ts
+ * import { NodeRedis } from "@effect/platform-node"
+ * import { Config, Effect, Layer } from "effect"
+ * import { HttpRouter, HttpServerResponse } from "effect/http"
+ * import { HttpAdmission, PoolStore, SharedPool } from "coroutine-pool"
+ *
+ * const Export = HttpRouter.add("POST", "/export", Effect.as(Effect.sleep("2 seconds"), HttpServerResponse.text("ok"))).pipe(
+ *   Layer.provide(HttpAdmission.layerShared()),
+ *   Layer.provide(SharedPool.layer({ key: "exports", max: 3 })),
+ *   Layer.provide(PoolStore.layerStoreRedis()),
+ *   Layer.provide(NodeRedis.layerConfig({ url: Config.String("REDIS_URL") }))
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerShared = (options?: Options): Layer.Layer<never, InvalidRetryAfter, SharedPool.SharedPool> =>
+  HttpRouter.middleware(
+    Effect.gen(function* () {
+      return yield* admission(yield* SharedPool.SharedPool, options)
+    })
+  ).layer
+
+const admission = Effect.fnUntraced(function* <E extends { readonly _tag: string }>(
+  pool: CoroutinePool.CoroutinePool<E>,
+  options: Options | undefined
+) {
+  const retryAfter = yield* decodeRetryAfter(options?.retryAfter)
+  const worker = options?.worker ?? routeLabel
+  const refuse = (error: CoroutinePool.PoolRejected | E) => {
+    if (!(error instanceof CoroutinePool.PoolRejected)) {
+      return HttpServerResponse.jsonUnsafe(
+        { error: "unavailable", reason: error._tag },
+        { status: 503, headers: { "retry-after": retryAfter } }
+      )
+    }
+    const hint = error.retryAfter === undefined ? 0 : Math.ceil(error.retryAfter / 1000)
+    return HttpServerResponse.jsonUnsafe(
+      { error: "overloaded", reason: error.reason },
+      { status: 503, headers: { "retry-after": String(Math.max(Number(retryAfter), hint)) } }
+    )
+  }
+  return (httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, Types.unhandled>) =>
+    Effect.contextWith((context: Context.Context<HttpServerRequest.HttpServerRequest | HttpRouter.RouteContext>) => {
+      const request = Context.get(context, HttpServerRequest.HttpServerRequest)
+      const { route } = Context.get(context, HttpRouter.RouteContext)
+      // `acquire` ties the permit to the request's scope (the current
+      // `Scope`), which the server closes after the response is written
+      // or the request is interrupted.
+      return Effect.matchEffect(pool.acquire(worker(request, route)), {
+        onFailure: (error) => Effect.succeed(refuse(error)),
+        onSuccess: () => httpEffect
+      })
+    })
+})
 
 const routeLabel = (request: HttpServerRequest.HttpServerRequest, route: HttpRouter.Route<unknown, unknown>) =>
   `${request.method} ${route.path}`

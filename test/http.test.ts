@@ -6,7 +6,7 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServer from "effect/http/HttpServer"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { Main } from "../scratchpad/serve.ts"
-import { CoroutinePool, HttpAdmission } from "../src/index.ts"
+import { CoroutinePool, HttpAdmission, PoolStore, SharedPool } from "../src/index.ts"
 
 // The example server (scratchpad/serve.ts) on a free loopback port, driven by
 // real HTTP requests from node's fetch. Every wait is a poll of the pool's
@@ -246,5 +246,63 @@ describe("HttpAdmission", () => {
         assert.include(String(Exit.isFailure(exit) && exit.cause), "InvalidRetryAfter")
       }
     })
+  )
+})
+
+describe("HttpAdmission.layerShared", () => {
+  // A route under a shared pool of one permit, served by a web handler (no
+  // socket): the store is shared with `other`, a second "replica" of the pool.
+  const serve = (store: Layer.Layer<PoolStore.PoolStore>) =>
+    Effect.acquireRelease(
+      Effect.sync(() =>
+        HttpRouter.toWebHandler(
+          HttpRouter.add("GET", "/export", Effect.succeed(HttpServerResponse.text("done"))).pipe(
+            Layer.provide(HttpAdmission.layerShared({ retryAfter: "1 second" })),
+            Layer.provide(SharedPool.layer({ key: "exports", max: 1, ttl: "5 seconds" })),
+            Layer.provide(store)
+          ),
+          { disableLogger: true }
+        )
+      ),
+      ({ dispose }) => Effect.promise(dispose)
+    )
+  const get = (handler: (request: Request) => Promise<Response>) =>
+    Effect.promise(async () => {
+      const response = await handler(new Request("http://localhost/export"))
+      return { status: response.status, retryAfter: response.headers.get("retry-after"), body: await response.text() }
+    })
+
+  it.live("another replica holding the only permit: 503 with the store's retry hint; store down: 503 unavailable", () =>
+    Effect.gen(function* () {
+      const store = yield* Layer.build(PoolStore.layerStoreMemory)
+      const shared = Layer.succeedContext(store)
+      const other = yield* SharedPool.make({ key: "exports", max: 1, ttl: "5 seconds" }).pipe(Effect.provide(shared))
+      const { handler } = yield* serve(shared)
+      assert.deepStrictEqual(yield* get(handler), { status: 200, retryAfter: null, body: "done" })
+      assert.isTrue(yield* other.tryAcquire("replica-2"))
+      assert.deepStrictEqual(yield* get(handler), {
+        status: 503,
+        retryAfter: "5",
+        body: '{"error":"overloaded","reason":"full"}'
+      })
+      yield* other.release("replica-2")
+      assert.strictEqual((yield* get(handler)).status, 200)
+
+      const down = Layer.succeed(
+        PoolStore.PoolStore,
+        PoolStore.PoolStore.of({
+          acquire: ({ key }) =>
+            Effect.fail(new PoolStore.PoolStoreError({ key, operation: "acquire", detail: "down" })),
+          renew: () => Effect.succeed(false),
+          release: () => Effect.succeed(-1)
+        })
+      )
+      const unreachable = yield* serve(down)
+      assert.deepStrictEqual(yield* get(unreachable.handler), {
+        status: 503,
+        retryAfter: "1",
+        body: '{"error":"unavailable","reason":"PoolStoreError"}'
+      })
+    }).pipe(Effect.scoped)
   )
 })

@@ -80,7 +80,7 @@ interface Holder {
   // cannot end on the server before sent + ttl.
   readonly sent: number
   ended: boolean
-  // The fiber to interrupt when the lease is lost or the pool closes.
+  // The fiber running the work under `withPermit`: interrupted when the pool closes.
   owner: Fiber.Fiber<unknown, unknown> | undefined
   keepAlive: Fiber.Fiber<unknown, unknown> | undefined
 }
@@ -491,8 +491,9 @@ export const make = Effect.fnUntraced(function* (
       checkWorker(worker),
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(waitFor(worker, restore), (holder) => {
+          // Lost, the permit takes the scope's owner down with it; at the
+          // pool's close it is only given back, like an in-process pool's.
           const owner = Fiber.getCurrent()
-          holder.owner = owner
           return Effect.andThen(
             Effect.addFinalizer(() => Effect.ignore(end(holder))),
             keepInBackground(holder, () => owner?.interruptUnsafe())

@@ -196,6 +196,22 @@ describe("SharedPool", () => {
     }).pipe(Effect.provide(PoolStore.layerStoreMemory))
   )
 
+  it.effect("closing the pool interrupts withPermit work, but only gives back a permit held by acquire", () =>
+    Effect.gen(function* () {
+      const other = yield* recorded({ key: "k", max: 2 })
+      const { close, pool } = yield* recorded({ key: "k", max: 2 })
+      const work = yield* fork(pool.withPermit("work")(Effect.never))
+      const scoped = yield* fork(Effect.scoped(Effect.andThen(pool.acquire("scoped"), Effect.never)))
+      yield* close
+      assert.isTrue(Exit.hasInterrupts(yield* Fiber.await(work)))
+      assert.isUndefined(scoped.pollUnsafe(), "the scope's owner goes on")
+      assert.isTrue(yield* other.pool.tryAcquire("a"))
+      assert.isTrue(yield* other.pool.tryAcquire("b"), "both leases came back")
+      yield* Fiber.interrupt(scoped)
+      yield* other.close
+    }).pipe(Effect.provide(PoolStore.layerStoreMemory))
+  )
+
   it.effect("a store that fails: fail closed by default, the work never runs", () =>
     Effect.gen(function* () {
       const pool = yield* SharedPool.make({ key: "k", max: 1 })

@@ -9,7 +9,6 @@
  * @since 0.1.0
  */
 
-import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import type * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
@@ -27,8 +26,8 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Take from "effect/Take"
-import * as Tracer from "effect/Tracer"
 import * as Metrics from "./internal/metrics.ts"
+import * as Observability from "./internal/observability.ts"
 
 /**
  * @since 0.1.0
@@ -1210,7 +1209,7 @@ export const make: (
       // admitted call takes.
       Effect.uninterruptibleMask<A, E | PoolRejected, R>((restore) => {
         const fiber = Fiber.getCurrent()
-        return isTracing(fiber)
+        return Observability.isTracing(fiber)
           ? traced("CoroutinePool.withPermit", name, admit, fiber, worker, restore, self)
           : admit(fiber, worker, restore, self)
       })
@@ -1273,7 +1272,7 @@ export const make: (
     <A, E, R>(self: Effect.Effect<A, E, R>) =>
       Effect.uninterruptibleMask<A, E | PoolRejected, R>((restore) => {
         const fiber = Fiber.getCurrent()
-        return isTracing(fiber)
+        return Observability.isTracing(fiber)
           ? traced("CoroutinePool.withPermitWaiting", name, enter, fiber, worker, restore, self)
           : enter(fiber, worker, restore, self)
       })
@@ -1315,12 +1314,7 @@ export const make: (
   // logged at Debug, annotated, from a subscriber that `close` drains.
   if (yield* LogLevel.isEnabled("Debug")) {
     const events = yield* subscribe
-    state.logger = yield* Effect.forkDetach(
-      Stream.runForEach(events, (event) =>
-        Effect.logDebug(formatEvent(event)).pipe(Effect.annotateLogs({ pool: name, ...event }))
-      ),
-      { startImmediately: true }
-    )
+    state.logger = yield* Observability.logEvents(events, name, formatEvent)
   }
   yield* Effect.addFinalizer(() => close(state))
 
@@ -1407,14 +1401,6 @@ const close = (state: PoolState): Effect.Effect<void> =>
     )
   })
 
-// Spans are built only when a tracing backend is installed. With Effect's
-// default tracer nobody reads them (see `Tracer.nativeTracer`), and a span
-// costs microseconds: several times a whole uncontended `withPermit`.
-const isTracing = (fiber: Fiber.Fiber<unknown, unknown> | undefined): boolean => {
-  const tracer = fiber?.cache.tracer
-  return tracer !== undefined && tracer !== Tracer.nativeTracer && fiber?.cache.tracerEnabled === true
-}
-
 const traced = <A, E, R>(
   span: string,
   pool: string,
@@ -1429,24 +1415,12 @@ const traced = <A, E, R>(
   restore: Restore,
   self: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | PoolRejected, R> =>
-  Effect.suspend(() => run(fiber, worker, restore, self)).pipe(
-    Effect.onExit((exit) => Effect.annotateCurrentSpan(outcome(exit))),
-    Effect.withSpan(
-      span,
-      { attributes: { "coroutine_pool.name": pool, "coroutine_pool.worker": worker } },
-      { captureStackTrace: false }
-    )
+  Observability.spanned(
+    span,
+    pool,
+    worker,
+    Effect.suspend(() => run(fiber, worker, restore, self))
   )
-
-// `ok`, `failed` (the work failed), `interrupted`, or `rejected` with the reason.
-const outcome = (exit: Exit.Exit<unknown, unknown>): Record<string, string> => {
-  if (Exit.isSuccess(exit)) return { "coroutine_pool.outcome": "ok" }
-  const error = Cause.findErrorOption(exit.cause)
-  if (Option.isSome(error) && error.value instanceof PoolRejected) {
-    return { "coroutine_pool.outcome": "rejected", "coroutine_pool.reason": error.value.reason }
-  }
-  return { "coroutine_pool.outcome": Exit.hasInterrupts(exit) ? "interrupted" : "failed" }
-}
 
 /**
  * A layer that provides one pool to a whole program. The pool closes when the

@@ -19,6 +19,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
@@ -26,6 +27,7 @@ import * as Stream from "effect/Stream"
 import type * as Take from "effect/Take"
 import * as CoroutinePool from "./CoroutinePool.ts"
 import * as Metrics from "./internal/metrics.ts"
+import * as Observability from "./internal/observability.ts"
 import * as PoolStore from "./PoolStore.ts"
 
 /**
@@ -121,8 +123,9 @@ type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, 
  *   `PoolMaxMismatch` unless given the same `max`.
  * - Metrics: the in-process pool's series (labelled with `name`, default
  *   the key) but the wait and hold histograms, plus
- *   `coroutine_pool_lost_total` and `rejected{reason="warming"}`. No spans or
- *   Debug logs yet.
+ *   `coroutine_pool_lost_total` and `rejected{reason="warming"}`. Spans
+ *   `SharedPool.withPermit` / `.withPermitWaiting` (outcome `lost` when the
+ *   lease was lost) and Debug logs as for the in-process pool.
  *
  * **Example** (One limit for every replica)
  *
@@ -421,11 +424,24 @@ export const make = Effect.fnUntraced(function* (
     )
   }
 
+  // Checks the worker id, then runs `effect` in a span when a tracing
+  // backend is installed (see the in-process pool).
+  const observed = <A, E, R>(
+    span: string,
+    worker: CoroutinePool.WorkerId,
+    effect: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | PoolStore.InvalidStoreName, R> =>
+    Effect.withFiber((fiber) => {
+      const checked = Effect.andThen(checkWorker(worker), effect)
+      return Observability.isTracing(fiber) ? Observability.spanned(span, name, worker, checked) : checked
+    })
+
   const withPermit =
     (worker: CoroutinePool.WorkerId) =>
     <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | CoroutinePool.PoolRejected | SharedPoolError, R> =>
-      Effect.andThen(
-        checkWorker(worker),
+      observed(
+        "SharedPool.withPermit",
+        worker,
         Effect.uninterruptibleMask((restore) =>
           Effect.flatMap(
             attempt(worker, restore),
@@ -443,8 +459,9 @@ export const make = Effect.fnUntraced(function* (
   const withPermitWaiting =
     (worker: CoroutinePool.WorkerId) =>
     <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | CoroutinePool.PoolRejected | SharedPoolError, R> =>
-      Effect.andThen(
-        checkWorker(worker),
+      observed(
+        "SharedPool.withPermitWaiting",
+        worker,
         Effect.uninterruptibleMask((restore) =>
           Effect.flatMap(waitFor(worker, restore), (holder) => runHolding(holder, restore, self))
         )
@@ -534,6 +551,11 @@ export const make = Effect.fnUntraced(function* (
       for (const registration of registrations) registration.remove()
     })
   )
+  // With Debug logs enabled when the pool is made, every transition is
+  // logged at Debug, annotated, from a subscriber that closing drains.
+  const logger = (yield* LogLevel.isEnabled("Debug"))
+    ? yield* Observability.logEvents(yield* subscribe, name, CoroutinePool.formatEvent)
+    : undefined
   yield* Effect.addFinalizer(() =>
     Effect.withFiber((current) => {
       closed = true
@@ -548,7 +570,8 @@ export const make = Effect.fnUntraced(function* (
       return Fiber.interruptAll(owners).pipe(
         // What is left has no fiber to end it: `tryAcquire` and `acquire` permits.
         Effect.andThen(Effect.forEach(Array.from(held), (holder) => Effect.ignore(end(holder)), { discard: true })),
-        Effect.andThen(PubSub.end(pubsub, Exit.void))
+        Effect.andThen(PubSub.end(pubsub, Exit.void)),
+        Effect.andThen(logger === undefined ? Effect.void : Fiber.await(logger))
       )
     })
   )

@@ -7,13 +7,16 @@ import {
   Exit,
   Fiber,
   Layer,
+  Logger,
   Metric,
   Option,
   Ref,
+  References,
   Scheduler,
   Schema,
   Scope,
-  Stream
+  Stream,
+  Tracer
 } from "effect"
 import { TestClock } from "effect/testing"
 import { CoroutinePool, PoolStore, SharedPool } from "../src/index.ts"
@@ -317,6 +320,55 @@ describe("SharedPool", () => {
       assert.isTrue(yield* pool.tryAcquire("route GET /users/:id"))
       yield* pool.release("route GET /users/:id")
     }).pipe(Effect.scoped, Effect.provide(PoolStore.layerStoreMemory))
+  )
+
+  it.effect("spans with the outcome (lost when the lease was) and Debug logs, as for the in-process pool", () =>
+    Effect.gen(function* () {
+      const spans: Array<Tracer.NativeSpan> = []
+      const tracer = Tracer.make({
+        span: (options) => {
+          const span = new Tracer.NativeSpan(options)
+          spans.push(span)
+          return span
+        }
+      })
+      const logs: Array<string> = []
+      const logger = Logger.make(({ message }) => {
+        logs.push(String(message))
+      })
+      yield* Effect.gen(function* () {
+        const pool = yield* SharedPool.make({ key: "traced", max: 1, ttl: "300 millis" })
+        yield* pool.withPermit("a")(Effect.void)
+        const lost = yield* fork(pool.withPermit("b")(Effect.never))
+        assert.deepStrictEqual(failure(yield* Effect.flip(pool.withPermitWaiting("c")(Effect.void))), ["full", 1, 1])
+        yield* TestClock.adjust("100 millis")
+        assert.strictEqual((yield* Effect.flip(Fiber.join(lost)))._tag, "LeaseLost")
+      }).pipe(
+        Effect.scoped,
+        Effect.withTracer(tracer),
+        Effect.provide(Logger.layer([logger])),
+        Effect.provideService(References.MinimumLogLevel, "Debug")
+      )
+      assert.deepStrictEqual(
+        spans.map((span) => [
+          span.name,
+          span.attributes.get("coroutine_pool.worker"),
+          span.attributes.get("coroutine_pool.outcome")
+        ]),
+        [
+          ["SharedPool.withPermit", "a", "ok"],
+          ["SharedPool.withPermit", "b", "lost"],
+          ["SharedPool.withPermitWaiting", "c", "rejected"]
+        ]
+      )
+      assert.deepStrictEqual(logs, [
+        "Worker a: acquired (1/1 active)",
+        "Worker a: released (0/1 active)",
+        "Worker b: acquired (1/1 active)",
+        "Worker c: rejected (1/1 active)",
+        "Worker b: lost its lease (1/1 active)"
+      ])
+    }).pipe(Effect.provide(storeWith((store) => ({ renew: (options) => Effect.as(store.renew(options), false) }))))
   )
 
   it.effect("layerConfig reads POOL_KEY, POOL_MAX and POOL_TTL, and a missing key names it", () =>

@@ -96,6 +96,42 @@ interface Waiter {
 type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 
 /**
+ * The lease the current `withPermit` / `withPermitWaiting` work holds, or
+ * `undefined` outside one (and for a fail-open admission, which has none).
+ *
+ * **When to use**
+ *
+ * To fence: pass `lease.fence` to the downstream you protect and let it refuse
+ * any request whose token is smaller than the largest it has seen. A holder
+ * that lost its lease (a long pause, say) then cannot act after its
+ * successor, which is the only way to make "at most `max`" strict.
+ *
+ * **Example** (Sending the fencing token along)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { CoroutinePool } from "coroutine-pool"
+ * import { SharedPool } from "coroutine-pool"
+ *
+ * declare const pool: CoroutinePool.CoroutinePool<SharedPool.SharedPoolError>
+ * declare const writeLedger: (fence: number) => Effect.Effect<void>
+ *
+ * const guarded = pool.withPermit("ledger")(
+ *   Effect.gen(function*() {
+ *     const lease = yield* SharedPool.CurrentLease
+ *     yield* writeLedger(lease?.fence ?? 0)
+ *   })
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category references
+ */
+export const CurrentLease: Context.Reference<PoolStore.Lease | undefined> = Context.Reference<
+  PoolStore.Lease | undefined
+>("coroutine-pool/SharedPool/CurrentLease", { defaultValue: () => undefined })
+
+/**
  * Makes a pool whose permits are leases in the {@link PoolStore.PoolStore}
  * under `key`. It has the `CoroutinePool` API and events; it closes with its
  * scope, returning every lease it holds.
@@ -354,7 +390,10 @@ export const make = Effect.fnUntraced(function* (
     self: Effect.Effect<A, E, R>
   ): Effect.Effect<A, E | SharedPoolError, R> => {
     holder.owner = Fiber.getCurrent()
-    const guarded = holder.lease === undefined ? self : Effect.raceFirst(self, keepAlive(holder, holder.lease))
+    const guarded =
+      holder.lease === undefined
+        ? self
+        : Effect.raceFirst(Effect.provideService(self, CurrentLease, holder.lease), keepAlive(holder, holder.lease))
     return Effect.onExit(restore(guarded), () => Effect.ignore(end(holder)))
   }
 

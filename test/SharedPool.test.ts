@@ -91,6 +91,25 @@ describe("SharedPool", () => {
     }).pipe(Effect.provide(PoolStore.layerStoreMemory))
   )
 
+  it.effect("the work sees its lease: fencing tokens grow with every grant", () =>
+    Effect.gen(function* () {
+      const a = yield* SharedPool.make({ key: "fenced", max: 2 })
+      const b = yield* SharedPool.make({ key: "fenced", max: 2 })
+      const fence = Effect.gen(function* () {
+        return (yield* SharedPool.CurrentLease)?.fence
+      })
+      assert.deepStrictEqual(
+        [
+          yield* a.withPermit("a")(fence),
+          yield* b.withPermitWaiting("b")(fence),
+          yield* a.withPermit("a")(fence),
+          yield* fence
+        ],
+        [1, 2, 3, undefined]
+      )
+    }).pipe(Effect.scoped, Effect.provide(PoolStore.layerStoreMemory))
+  )
+
   it.effect("a held permit is renewed for as long as it is held, and closing the pool gives it back", () =>
     Effect.gen(function* () {
       const a = yield* recorded({ key: "k", max: 1, ttl: "300 millis" })

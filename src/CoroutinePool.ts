@@ -463,7 +463,7 @@ export class InvalidPoolSize extends Schema.TaggedError<InvalidPoolSize>()("Inva
  * @category errors
  */
 export class InvalidPoolOption extends Schema.TaggedError<InvalidPoolOption>()("InvalidPoolOption", {
-  option: Schema.Literals(["maxWaiting", "maxWait", "name", "ttl"]),
+  option: Schema.Literals(["maxWaiting", "maxWait", "name", "ttl", "poll", "onStoreError"]),
   value: Schema.Unknown
 }) {
   override get message(): string {
@@ -476,7 +476,9 @@ const expectations = {
   maxWaiting: "a safe integer of zero or more",
   maxWait: 'a duration of zero or more, such as "5 seconds"',
   name: "a non-empty string",
-  ttl: 'a finite duration of at least 30 milliseconds, such as "10 seconds"'
+  ttl: 'a finite duration of at least 30 milliseconds, such as "10 seconds"',
+  poll: 'a finite duration of at least 1 millisecond, such as "50 millis"',
+  onStoreError: '"fail-closed" or "fail-open"'
 } as const
 
 const show = (value: unknown): string => (typeof value === "string" ? JSON.stringify(value) : String(value))

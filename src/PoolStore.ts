@@ -131,22 +131,25 @@ export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
 }
 
 /**
- * A key, prefix or worker id a store cannot take: keys and prefixes are 1 to
- * 128 characters of `A-Z a-z 0-9 . _ : -`; worker ids are numbers or 1 to 256
- * printable characters. Nothing was changed.
+ * A key, prefix, worker id or timeout a store cannot take: keys and prefixes
+ * are 1 to 128 characters of `A-Z a-z 0-9 . _ : -`; worker ids are numbers or
+ * 1 to 256 printable characters; a timeout is a finite duration of at least a
+ * millisecond. Nothing was changed.
  *
  * @since 0.2.0
  * @category errors
  */
-export class InvalidStoreName extends Schema.TaggedError<InvalidStoreName>()("InvalidStoreName", {
-  option: Schema.Literals(["key", "prefix", "worker"]),
+export class InvalidStoreOption extends Schema.TaggedError<InvalidStoreOption>()("InvalidStoreOption", {
+  option: Schema.Literals(["key", "prefix", "worker", "timeout"]),
   value: Schema.Unknown
 }) {
   override get message(): string {
     const expected =
       this.option === "worker"
         ? "a number or 1 to 256 printable characters"
-        : "1 to 128 characters of A-Z a-z 0-9 . _ : -"
+        : this.option === "timeout"
+          ? 'a finite duration of at least 1 millisecond, such as "500 millis"'
+          : "1 to 128 characters of A-Z a-z 0-9 . _ : -"
     const shown = typeof this.value === "string" ? JSON.stringify(this.value) : String(this.value)
     return `Invalid ${this.option}: expected ${expected}, got ${shown}`
   }
@@ -162,10 +165,10 @@ const WorkerPattern = /^[^\p{Cc}]{1,256}$/u
  * @since 0.2.0
  * @category validation
  */
-export const validateName = (option: "key" | "prefix", value: unknown): Effect.Effect<string, InvalidStoreName> =>
+export const validateName = (option: "key" | "prefix", value: unknown): Effect.Effect<string, InvalidStoreOption> =>
   typeof value === "string" && NamePattern.test(value)
     ? Effect.succeed(value)
-    : Effect.fail(new InvalidStoreName({ option, value }))
+    : Effect.fail(new InvalidStoreOption({ option, value }))
 
 /**
  * Checks a worker id: a finite number, or 1 to 256 printable characters.
@@ -360,6 +363,13 @@ const withDeadline = <A, E, E2>(
     })
   )
 
+const decodeTimeout = (input: Duration.Input | undefined): Effect.Effect<Duration.Duration, InvalidStoreOption> => {
+  const duration = Duration.fromInput(input ?? "2 seconds")
+  return Option.isSome(duration) && Duration.isFinite(duration.value) && Duration.toMillis(duration.value) >= 1
+    ? Effect.succeed(duration.value)
+    : Effect.fail(new InvalidStoreOption({ option: "timeout", value: input }))
+}
+
 /**
  * Builds a Redis-backed {@link PoolStore} over Effect's `Redis` service.
  *
@@ -379,7 +389,7 @@ const withDeadline = <A, E, E2>(
  */
 export const makeStoreRedis = Effect.fnUntraced(function* (options?: RedisOptions) {
   const prefix = yield* validateName("prefix", options?.prefix ?? "coroutine-pool")
-  const timeout = Duration.fromInputUnsafe(options?.timeout ?? "2 seconds")
+  const timeout = yield* decodeTimeout(options?.timeout)
   const redis = yield* Redis.Redis
   const acquireScript = Scripts.script<Scripts.AcquireReply>(redis, Scripts.ACQUIRE, 3)
   const renewScript = Scripts.script<number>(redis, Scripts.RENEW, 1)
@@ -495,7 +505,7 @@ export const makeStoreRedis = Effect.fnUntraced(function* (options?: RedisOption
  * @since 0.2.0
  * @category layers
  */
-export const layerStoreRedis = (options?: RedisOptions): Layer.Layer<PoolStore, InvalidStoreName, Redis.Redis> =>
+export const layerStoreRedis = (options?: RedisOptions): Layer.Layer<PoolStore, InvalidStoreOption, Redis.Redis> =>
   Layer.effect(PoolStore, makeStoreRedis(options))
 
 /**
@@ -506,5 +516,5 @@ export const layerStoreRedis = (options?: RedisOptions): Layer.Layer<PoolStore, 
  */
 export const layerStoreRedisConfig = (
   options: Config.Wrap<RedisOptions>
-): Layer.Layer<PoolStore, InvalidStoreName | Config.ConfigError, Redis.Redis> =>
+): Layer.Layer<PoolStore, InvalidStoreOption | Config.ConfigError, Redis.Redis> =>
   Layer.effect(PoolStore, Effect.flatMap(Config.unwrap(options), makeStoreRedis))

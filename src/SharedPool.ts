@@ -35,7 +35,7 @@ import * as PoolStore from "./PoolStore.ts"
  * the work's own errors: the store failed (`PoolStoreError`), replicas
  * disagree on `max` (`PoolMaxMismatch`), a held lease was lost (`LeaseLost`,
  * from `withPermit` and `withPermitWaiting`), or a worker id cannot be stored
- * (`InvalidStoreName`).
+ * (`InvalidStoreOption`).
  *
  * @since 0.2.0
  * @category errors
@@ -44,7 +44,7 @@ export type SharedPoolError =
   | PoolStore.PoolStoreError
   | PoolStore.PoolMaxMismatch
   | PoolStore.LeaseLost
-  | PoolStore.InvalidStoreName
+  | PoolStore.InvalidStoreOption
 
 /**
  * What {@link make} takes: a `CoroutinePool`'s options plus the pool's `key`
@@ -190,7 +190,7 @@ export const make = Effect.fnUntraced(function* (
   options: Options
 ): Effect.fn.Return<
   CoroutinePool.CoroutinePool<SharedPoolError>,
-  CoroutinePool.InvalidPoolSize | CoroutinePool.InvalidPoolOption | PoolStore.InvalidStoreName,
+  CoroutinePool.InvalidPoolSize | CoroutinePool.InvalidPoolOption | PoolStore.InvalidStoreOption,
   Scope.Scope | PoolStore.PoolStore
 > {
   const key = yield* PoolStore.validateName("key", options.key)
@@ -198,9 +198,13 @@ export const make = Effect.fnUntraced(function* (
     ...options,
     name: options.name ?? key
   })
-  const ttl = yield* decodeTtl(options.ttl)
-  const poll = Duration.toMillis(Duration.fromInputUnsafe(options.poll ?? "50 millis"))
-  const failOpen = options.onStoreError === "fail-open"
+  const ttl = yield* decodeMillis("ttl", options.ttl ?? "10 seconds", 30)
+  const poll = yield* decodeMillis("poll", options.poll ?? "50 millis", 1)
+  const onStoreError = options.onStoreError ?? "fail-closed"
+  if (onStoreError !== "fail-closed" && onStoreError !== "fail-open") {
+    return yield* new CoroutinePool.InvalidPoolOption({ option: "onStoreError", value: options.onStoreError })
+  }
+  const failOpen = onStoreError === "fail-open"
   const store = yield* PoolStore.PoolStore
   const scope = yield* Effect.scope
   const clock: Clock.Clock = yield* Effect.clockWith(Effect.succeed)
@@ -247,7 +251,7 @@ export const make = Effect.fnUntraced(function* (
   const checkWorker = (worker: CoroutinePool.WorkerId) =>
     PoolStore.isValidWorker(worker)
       ? Effect.void
-      : Effect.fail(new PoolStore.InvalidStoreName({ option: "worker", value: worker }))
+      : Effect.fail(new PoolStore.InvalidStoreOption({ option: "worker", value: worker }))
 
   const grant = (worker: CoroutinePool.WorkerId, lease: PoolStore.Lease | undefined, sent: number, waiter?: Waiter) => {
     if (waiter?.queued) unqueue(waiter)
@@ -469,7 +473,7 @@ export const make = Effect.fnUntraced(function* (
     span: string,
     worker: CoroutinePool.WorkerId,
     effect: Effect.Effect<A, E, R>
-  ): Effect.Effect<A, E | PoolStore.InvalidStoreName, R> =>
+  ): Effect.Effect<A, E | PoolStore.InvalidStoreOption, R> =>
     Effect.withFiber((fiber) => {
       const checked = Effect.andThen(checkWorker(worker), effect)
       return Observability.isTracing(fiber) ? Observability.spanned(span, name, worker, checked) : checked
@@ -650,12 +654,17 @@ export const make = Effect.fnUntraced(function* (
   return pool
 })
 
-const decodeTtl = (input: Duration.Input | undefined): Effect.Effect<number, CoroutinePool.InvalidPoolOption> => {
-  const duration = Duration.fromInput(input ?? "10 seconds")
+// A finite duration of at least `least` milliseconds, in whole milliseconds.
+const decodeMillis = (
+  option: "ttl" | "poll",
+  input: Duration.Input,
+  least: number
+): Effect.Effect<number, CoroutinePool.InvalidPoolOption> => {
+  const duration = Duration.fromInput(input)
   const millis = Option.isSome(duration) ? Duration.toMillis(duration.value) : Number.NaN
-  return Number.isFinite(millis) && millis >= 30
+  return Number.isFinite(millis) && millis >= least
     ? Effect.succeed(Math.floor(millis))
-    : Effect.fail(new CoroutinePool.InvalidPoolOption({ option: "ttl", value: input }))
+    : Effect.fail(new CoroutinePool.InvalidPoolOption({ option, value: input }))
 }
 
 /**
@@ -697,7 +706,7 @@ export const layer = (
   options: Options
 ): Layer.Layer<
   SharedPool,
-  CoroutinePool.InvalidPoolSize | CoroutinePool.InvalidPoolOption | PoolStore.InvalidStoreName,
+  CoroutinePool.InvalidPoolSize | CoroutinePool.InvalidPoolOption | PoolStore.InvalidStoreOption,
   PoolStore.PoolStore
 > => Layer.effect(SharedPool, make(options))
 
@@ -727,6 +736,6 @@ export const layerConfig = (
   options: Config.Wrap<Options> = config
 ): Layer.Layer<
   SharedPool,
-  Config.ConfigError | CoroutinePool.InvalidPoolSize | CoroutinePool.InvalidPoolOption | PoolStore.InvalidStoreName,
+  Config.ConfigError | CoroutinePool.InvalidPoolSize | CoroutinePool.InvalidPoolOption | PoolStore.InvalidStoreOption,
   PoolStore.PoolStore
 > => Layer.effect(SharedPool, Effect.flatMap(Config.unwrap(options), make))

@@ -18,6 +18,7 @@ import {
   Stream,
   Tracer
 } from "effect"
+import { Redis } from "effect/persistence"
 import { TestClock } from "effect/testing"
 import { CoroutinePool, PoolStore, SharedPool } from "../src/index.ts"
 
@@ -321,19 +322,25 @@ describe("SharedPool", () => {
     Effect.gen(function* () {
       for (const key of ["", "a b", "x{y}", "k".repeat(129), "new\nline"]) {
         const error = yield* Effect.flip(SharedPool.make({ key, max: 1 }))
-        assert.deepStrictEqual(error, new PoolStore.InvalidStoreName({ option: "key", value: key }))
+        assert.deepStrictEqual(error, new PoolStore.InvalidStoreOption({ option: "key", value: key }))
       }
-      for (const ttl of ["10 millis", "Infinity", "soon"] as const) {
-        const error = yield* Effect.flip(SharedPool.make({ key: "k", max: 1, ttl: ttl as never }))
-        assert.deepStrictEqual(
-          [error._tag, error._tag === "InvalidPoolOption" && error.option],
-          ["InvalidPoolOption", "ttl"]
-        )
+      const bad: ReadonlyArray<Partial<SharedPool.Options>> = [
+        { ttl: "10 millis" },
+        { ttl: "Infinity" },
+        { ttl: "soon" as never },
+        { poll: "0 millis" },
+        { poll: -5 },
+        { onStoreError: "fail_open" as never }
+      ]
+      for (const options of bad) {
+        const error = yield* Effect.flip(SharedPool.make({ key: "k", max: 1, ...options }))
+        const [option, value] = Object.entries(options)[0] as [string, unknown]
+        assert.deepStrictEqual(error, new CoroutinePool.InvalidPoolOption({ option: option as never, value }))
       }
       const pool = yield* SharedPool.make({ key: "k", max: 1 })
       for (const worker of ["", "bad\nworker", "w".repeat(257), Number.NaN]) {
         const error = yield* Effect.flip(pool.withPermit(worker)(Effect.void))
-        assert.deepStrictEqual(error, new PoolStore.InvalidStoreName({ option: "worker", value: worker }))
+        assert.deepStrictEqual(error, new PoolStore.InvalidStoreOption({ option: "worker", value: worker }))
       }
       assert.deepStrictEqual([(yield* pool.stats).rejected, (yield* pool.stats).acquired], [0, 0])
       assert.isTrue(yield* pool.tryAcquire("route GET /users/:id"))
@@ -388,6 +395,25 @@ describe("SharedPool", () => {
         "Worker b: lost its lease (1/1 active)"
       ])
     }).pipe(Effect.provide(storeWith((store) => ({ renew: (options) => Effect.as(store.renew(options), false) }))))
+  )
+
+  it.effect("the Redis store refuses a bad prefix or timeout before it sends anything", () =>
+    Effect.gen(function* () {
+      const sent: Array<string> = []
+      const redis = Layer.succeed(Redis.Redis, {
+        send: (command: string) => Effect.sync(() => sent.push(command))
+      } as unknown as Redis.Redis["Service"])
+      const bad = [
+        [{ prefix: "a b" }, "prefix", "a b"],
+        [{ timeout: "0 millis" }, "timeout", "0 millis"],
+        [{ timeout: "Infinity" }, "timeout", "Infinity"]
+      ] as const
+      for (const [options, option, value] of bad) {
+        const error = yield* Effect.flip(Layer.build(PoolStore.layerStoreRedis(options).pipe(Layer.provide(redis))))
+        assert.deepStrictEqual(error, new PoolStore.InvalidStoreOption({ option, value }))
+      }
+      assert.deepStrictEqual(sent, [])
+    }).pipe(Effect.scoped)
   )
 
   it.effect("layerConfig reads POOL_KEY, POOL_MAX and POOL_TTL, and a missing key names it", () =>

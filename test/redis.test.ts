@@ -394,13 +394,13 @@ describe.concurrent("PoolStore on Redis: the store's own guarantees", () => {
     })
   )
 
-  it.live("an invalid prefix fails with InvalidStoreName and writes nothing", () =>
+  it.live("an invalid prefix fails with InvalidStoreOption and writes nothing", () =>
     Effect.gen(function* () {
       const server = yield* RedisServer.scoped
       for (const prefix of ["", "two words", "{slot}", "a".repeat(129), "new\nline"]) {
         const error = yield* Effect.flip(connect(server, { prefix }))
-        assert.strictEqual(error._tag, "InvalidStoreName", JSON.stringify(prefix))
-        if (error._tag === "InvalidStoreName") assert.deepStrictEqual([error.option, error.value], ["prefix", prefix])
+        assert.strictEqual(error._tag, "InvalidStoreOption", JSON.stringify(prefix))
+        if (error._tag === "InvalidStoreOption") assert.deepStrictEqual([error.option, error.value], ["prefix", prefix])
       }
       assert.strictEqual(yield* server.cli("DBSIZE"), "0")
     })

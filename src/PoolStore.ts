@@ -282,7 +282,8 @@ export const layerStoreMemory: Layer.Layer<PoolStore> = Layer.sync(PoolStore, ()
         if (entry.max !== max) return Effect.fail(new PoolMaxMismatch({ key, stored: entry.max, requested: max }))
         purge(entry, now)
         if (entry.leases.size >= max) {
-          const earliest = Math.min(...entry.leases.values())
+          let earliest = Number.POSITIVE_INFINITY
+          for (const deadline of entry.leases.values()) if (deadline < earliest) earliest = deadline
           return Effect.succeed<Admission>({ _tag: "Full", holders: entry.leases.size, retryAfter: earliest - now })
         }
         const lease: Lease = { id: `lease-${++ids}`, fence: ++entry.fence, ttl }

@@ -48,7 +48,8 @@ export type SharedPoolError =
 
 /**
  * What {@link make} takes: a `CoroutinePool`'s options plus the pool's `key`
- * in the store.
+ * in the store. (`timing` has no effect: a shared pool keeps no wait or hold
+ * histograms; `name` defaults to the key.)
  *
  * @since 0.2.0
  * @category models

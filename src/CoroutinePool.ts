@@ -478,7 +478,7 @@ const expectations = {
   name: "a non-empty string",
   ttl: 'a finite duration of at least 30 milliseconds, such as "10 seconds"',
   poll: 'a finite duration of at least 1 millisecond, such as "50 millis"',
-  onStoreError: '"fail-closed" or "fail-open"'
+  onStoreError: '"fail" or "allow"'
 } as const
 
 const show = (value: unknown): string => (typeof value === "string" ? JSON.stringify(value) : String(value))

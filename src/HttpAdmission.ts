@@ -170,7 +170,7 @@ export const layer = (options?: Options): Layer.Layer<never, InvalidRetryAfter, 
  * lease ends), rounded up to whole seconds, if that is longer than
  * `retryAfter`. When the store cannot be reached the request is refused
  * (`503`, `{"error":"unavailable"}`): the pool fails closed unless it was made
- * with `onStoreError: "fail-open"`.
+ * with `onStoreError: "allow"`.
  *
  * **Example** (One limit for a route across replicas)
  *

@@ -63,11 +63,12 @@ export interface Options extends CoroutinePool.Options {
    */
   readonly ttl?: Duration.Input | undefined
   /**
-   * What to do when the store fails to answer an acquire: `"fail-closed"`
-   * (default) fails with `PoolStoreError`; `"fail-open"` admits without a
+   * What to do when the store fails to answer an acquire (the words of
+   * Effect's `CircuitBreaker`): `"fail"` (default: fail closed) fails with
+   * `PoolStoreError`; `"allow"` (fail open) admits without a
    * lease, still bounded by `max` in this process.
    */
-  readonly onStoreError?: "fail-closed" | "fail-open" | undefined
+  readonly onStoreError?: "fail" | "allow" | undefined
   /**
    * How often a queued caller asks the store again (sooner when the store
    * says a lease ends sooner). Default 50 milliseconds.
@@ -201,11 +202,11 @@ export const make = Effect.fnUntraced(function* (
   })
   const ttl = yield* decodeMillis("ttl", options.ttl ?? "10 seconds", 30)
   const poll = yield* decodeMillis("poll", options.poll ?? "50 millis", 1)
-  const onStoreError = options.onStoreError ?? "fail-closed"
-  if (onStoreError !== "fail-closed" && onStoreError !== "fail-open") {
+  const onStoreError = options.onStoreError ?? "fail"
+  if (onStoreError !== "fail" && onStoreError !== "allow") {
     return yield* new CoroutinePool.InvalidPoolOption({ option: "onStoreError", value: options.onStoreError })
   }
-  const failOpen = onStoreError === "fail-open"
+  const failOpen = onStoreError === "allow"
   const store = yield* PoolStore.PoolStore
   const scope = yield* Effect.scope
   const clock: Clock.Clock = yield* Effect.clockWith(Effect.succeed)

@@ -248,7 +248,7 @@ describe("SharedPool", () => {
 
   it.effect("fail open admits without a lease, still bounded by max in this process", () =>
     Effect.gen(function* () {
-      const pool = yield* SharedPool.make({ key: "k", max: 1, onStoreError: "fail-open" })
+      const pool = yield* SharedPool.make({ key: "k", max: 1, onStoreError: "allow" })
       const fiber = yield* fork(pool.withPermit("a")(Effect.sleep("1 second")))
       assert.strictEqual(yield* pool.active, 1)
       assert.isFalse(yield* pool.tryAcquire("b"))
@@ -330,7 +330,7 @@ describe("SharedPool", () => {
         { ttl: "soon" as never },
         { poll: "0 millis" },
         { poll: -5 },
-        { onStoreError: "fail_open" as never }
+        { onStoreError: "fail-open" as never }
       ]
       for (const options of bad) {
         const error = yield* Effect.flip(SharedPool.make({ key: "k", max: 1, ...options }))

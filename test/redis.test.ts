@@ -680,7 +680,7 @@ describe.concurrent("SharedPool on Redis: holders, outages and clocks", () => {
         const closed = yield* SharedPool.make({ key: options.key, max: 1, ttl: TTL }).pipe(
           Effect.provideService(PoolStore.PoolStore, store)
         )
-        const open = yield* SharedPool.make({ key: options.key, max: 1, ttl: TTL, onStoreError: "fail-open" }).pipe(
+        const open = yield* SharedPool.make({ key: options.key, max: 1, ttl: TTL, onStoreError: "allow" }).pipe(
           Effect.provideService(PoolStore.PoolStore, store)
         )
         const timed = <A, E>(effect: Effect.Effect<A, E>) =>

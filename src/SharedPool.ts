@@ -14,6 +14,7 @@ import * as Channel from "effect/Channel"
 import type * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -70,8 +71,9 @@ export interface Options extends CoroutinePool.Options {
    */
   readonly onStoreError?: "fail" | "allow" | undefined
   /**
-   * How often a queued caller asks the store again (sooner when the store
-   * says a lease ends sooner). Default 50 milliseconds.
+   * How often a queued caller asks the store again: sooner when the store
+   * says a lease ends sooner, and at once when this process frees a permit.
+   * Default 50 milliseconds.
    */
   readonly poll?: Duration.Input | undefined
 }
@@ -155,9 +157,9 @@ export const CurrentLease: Context.Reference<PoolStore.Lease | undefined> = Cont
  * - Events carry the holders across all processes as the store last
  *   reported them (`active`) and this process's queue (`waiting`); `stats`
  *   and `active` count this process's permits.
- * - Queued callers ask the store again every `poll` (FIFO holds within this
- *   process's queue only as far as polling allows; across processes there
- *   is no order). `resize` cannot change a shared `max`: it fails with
+ * - Queued callers ask the store again every `poll`, and at once when this
+ *   process frees a permit: there is no FIFO order, whoever asks first after
+ *   a permit frees gets it. `resize` cannot change a shared `max`: it fails with
  *   `PoolMaxMismatch` unless given the same `max`.
  * - Metrics: the in-process pool's series (labelled with `name`, default
  *   the key) but the wait and hold histograms, plus
@@ -228,6 +230,15 @@ export const make = Effect.fnUntraced(function* (
     waiting--
     queue.delete(waiter)
   }
+  // Completed (and replaced) whenever this process gives a permit back or
+  // loses one, so its own queued callers ask the store again at once rather
+  // than at their next poll. Other processes' releases are seen by polling.
+  let freed = Deferred.makeUnsafe<void>()
+  const signalFreed = () => {
+    const signal = freed
+    freed = Deferred.makeUnsafe<void>()
+    Deferred.doneUnsafe(signal, Exit.void)
+  }
   // Rejections by reason, for the metrics (timeouts are counted as TimedOut).
   const refused = { full: 0, "queue-full": 0, closed: 0, warming: 0 }
   const held = new Set<Holder>()
@@ -271,44 +282,47 @@ export const make = Effect.fnUntraced(function* (
     worker: CoroutinePool.WorkerId,
     restore: Restore,
     waiter?: Waiter
-  ): Effect.Effect<Holder | CoroutinePool.PoolRejected, PoolStore.PoolStoreError | PoolStore.PoolMaxMismatch> => {
-    if (closed) return Effect.succeed(rejection(worker, "closed"))
-    if (active >= max) return Effect.succeed(rejection(worker, "full"))
-    const sent = now()
-    return restore(store.acquire({ key, max, ttl })).pipe(
-      Effect.flatMap((admission): Effect.Effect<Holder | CoroutinePool.PoolRejected> => {
-        if (admission._tag === "Granted") {
-          holders = admission.holders
-          // The pool closed while the acquire was in flight: give it back.
-          if (closed) {
-            return Effect.as(
-              Effect.forkDetach(Effect.ignore(store.release({ key, lease: admission.lease }))),
-              rejection(worker, "closed")
-            )
+  ): Effect.Effect<Holder | CoroutinePool.PoolRejected, PoolStore.PoolStoreError | PoolStore.PoolMaxMismatch> =>
+    // Decided when it runs, not when it is built: a waiter builds its next
+    // attempt before it sleeps.
+    Effect.suspend(() => {
+      if (closed) return Effect.succeed(rejection(worker, "closed"))
+      if (active >= max) return Effect.succeed(rejection(worker, "full"))
+      const sent = now()
+      return restore(store.acquire({ key, max, ttl })).pipe(
+        Effect.flatMap((admission): Effect.Effect<Holder | CoroutinePool.PoolRejected> => {
+          if (admission._tag === "Granted") {
+            holders = admission.holders
+            // The pool closed while the acquire was in flight: give it back.
+            if (closed) {
+              return Effect.as(
+                Effect.forkDetach(Effect.ignore(store.release({ key, lease: admission.lease }))),
+                rejection(worker, "closed")
+              )
+            }
+            return Effect.succeed(grant(worker, admission.lease, sent, waiter))
           }
-          return Effect.succeed(grant(worker, admission.lease, sent, waiter))
-        }
-        if (admission._tag === "Full") {
-          holders = admission.holders
-          return Effect.succeed(rejection(worker, "full", admission.retryAfter))
-        }
-        if (sent >= warmingUntil) {
-          warmingUntil = sent + admission.retryAfter
-          if (listeners > 0) {
-            PubSub.publishUnsafe(pubsub, [
-              { _tag: "Warming", retryAfter: admission.retryAfter, active: holders, max, waiting }
-            ])
+          if (admission._tag === "Full") {
+            holders = admission.holders
+            return Effect.succeed(rejection(worker, "full", admission.retryAfter))
           }
-        }
-        return Effect.succeed(rejection(worker, "warming", admission.retryAfter))
-      }),
-      Effect.catchTag("PoolStoreError", (error) =>
-        failOpen && !closed && active < max
-          ? Effect.succeed(grant(worker, undefined, sent, waiter))
-          : Effect.fail(error)
+          if (sent >= warmingUntil) {
+            warmingUntil = sent + admission.retryAfter
+            if (listeners > 0) {
+              PubSub.publishUnsafe(pubsub, [
+                { _tag: "Warming", retryAfter: admission.retryAfter, active: holders, max, waiting }
+              ])
+            }
+          }
+          return Effect.succeed(rejection(worker, "warming", admission.retryAfter))
+        }),
+        Effect.catchTag("PoolStoreError", (error) =>
+          failOpen && !closed && active < max
+            ? Effect.succeed(grant(worker, undefined, sent, waiter))
+            : Effect.fail(error)
+        )
       )
-    )
-  }
+    })
 
   // Ends a holder's permit once: counts it, gives the lease back, publishes
   // `Released` (or nothing more, when the lease was already lost).
@@ -321,7 +335,10 @@ export const make = Effect.fnUntraced(function* (
     if (holder.lease === undefined) {
       return Effect.andThen(
         keepAlive,
-        Effect.sync(() => publish("Released", holder.worker))
+        Effect.sync(() => {
+          publish("Released", holder.worker)
+          signalFreed()
+        })
       )
     }
     return keepAlive.pipe(
@@ -331,7 +348,12 @@ export const make = Effect.fnUntraced(function* (
           if (left >= 0) holders = left
         })
       ),
-      Effect.ensuring(Effect.sync(() => publish("Released", holder.worker))),
+      Effect.ensuring(
+        Effect.sync(() => {
+          publish("Released", holder.worker)
+          signalFreed()
+        })
+      ),
       Effect.asVoid
     )
   }
@@ -349,6 +371,7 @@ export const make = Effect.fnUntraced(function* (
       if (permits.length === 0) manual.delete(holder.worker)
     }
     publish("Lost", holder.worker)
+    signalFreed()
     // Past our deadline the store may still hold it (renewals were failing):
     // give it back so the slot frees now rather than at the store's deadline.
     const giveBack =
@@ -458,7 +481,9 @@ export const make = Effect.fnUntraced(function* (
           return Effect.fail(rejection(worker, "timeout", answer.retryAfter))
         }
         const pause = Math.max(1, Math.min(poll, answer.retryAfter ?? poll, left))
-        return Effect.andThen(restore(Effect.sleep(Duration.millis(pause))), loop(false))
+        // Wakes at the next poll, or at once when this process frees a permit.
+        const woken = Effect.raceFirst(Effect.sleep(Duration.millis(pause)), Deferred.await(freed))
+        return Effect.andThen(restore(woken), loop(false))
       })
     return loop(true).pipe(
       Effect.onExit((exit) =>

@@ -303,6 +303,17 @@ describe("SharedPool", () => {
     }).pipe(Effect.provide(PoolStore.layerStoreMemory))
   )
 
+  it.effect("a queued caller takes a permit this process frees at once, not at its next poll", () =>
+    Effect.gen(function* () {
+      const pool = yield* SharedPool.make({ key: "k", max: 1, maxWaiting: 1, poll: "1 second" })
+      assert.isTrue(yield* pool.tryAcquire("holder"))
+      const waiter = yield* fork(pool.withPermitWaiting("waiter")(Clock.currentTimeMillis))
+      yield* TestClock.adjust("120 millis")
+      yield* pool.release("holder")
+      assert.strictEqual(yield* Fiber.join(waiter), 120)
+    }).pipe(Effect.scoped, Effect.provide(PoolStore.layerStoreMemory))
+  )
+
   it.effect("replicas that disagree on max are refused; resize keeps the shared max", () =>
     Effect.gen(function* () {
       const a = yield* SharedPool.make({ key: "k", max: 2 })

@@ -421,61 +421,63 @@ export const makeStoreRedis = Effect.fnUntraced(function* (options?: RedisOption
   const tombstone = (ttl: number) => String(Math.max(60_000, ttl * 10))
 
   return PoolStore.of({
-    acquire: ({ key, max, ttl }) => {
-      const invalid = checkRequest(key, max, ttl)
-      if (invalid !== undefined) return Effect.fail(invalid)
-      const keys = keysOf(key)
-      const id = randomUUID()
-      const script = bounded(
-        key,
-        "acquire",
-        acquireScript(keys.leases, keys.meta, keys.tomb, id, String(max), String(ttl), tombstone(ttl))
-      ).pipe(
-        Effect.catchIf(
-          (error) => error.detail.includes("MAXMISMATCH"),
-          (error) =>
-            Effect.fail(
-              new PoolMaxMismatch({
-                key,
-                stored: Number(error.detail.replace(/^.*MAXMISMATCH (\d+).*$/s, "$1")),
-                requested: max
-              })
-            )
+    // A fresh lease id each time the effect runs, not each time it is built.
+    acquire: ({ key, max, ttl }) =>
+      Effect.suspend(() => {
+        const invalid = checkRequest(key, max, ttl)
+        if (invalid !== undefined) return Effect.fail(invalid)
+        const keys = keysOf(key)
+        const id = randomUUID()
+        const script = bounded(
+          key,
+          "acquire",
+          acquireScript(keys.leases, keys.meta, keys.tomb, id, String(max), String(ttl), tombstone(ttl))
+        ).pipe(
+          Effect.catchIf(
+            (error) => error.detail.includes("MAXMISMATCH"),
+            (error) =>
+              Effect.fail(
+                new PoolMaxMismatch({
+                  key,
+                  stored: Number(error.detail.replace(/^.*MAXMISMATCH (\d+).*$/s, "$1")),
+                  requested: max
+                })
+              )
+          )
         )
-      )
-      return Effect.uninterruptibleMask((restore) =>
-        restore(script).pipe(
-          // Interrupted or timed out with the script in flight: release the id.
-          // A plain EVAL is one command on the wire even with a cold script
-          // cache, written at once, so Redis runs it after the acquire. (A max
-          // mismatch is an answer: nothing was taken.)
-          Effect.onError((cause) =>
-            Cause.hasFails(cause) &&
-            Cause.findErrorOption(cause).pipe(Option.exists((e) => e._tag === "PoolMaxMismatch"))
-              ? Effect.void
-              : redis
-                  .send("EVAL", Scripts.RELEASE, "2", keys.leases, keys.tomb, id, tombstone(ttl))
-                  .pipe(Effect.ignore, Effect.forkDetach)
-          ),
-          Effect.flatMap((reply): Effect.Effect<Admission, PoolStoreError> => {
-            switch (reply[0]) {
-              case "ok":
-                return Effect.succeed({ _tag: "Granted", lease: { id, fence: reply[1], ttl }, holders: reply[2] })
-              case "full":
-                return Effect.succeed({ _tag: "Full", retryAfter: reply[1], holders: reply[2] })
-              case "warming":
-                return Effect.succeed({ _tag: "Warming", retryAfter: reply[1] })
-              default:
-                // 'cancelled': this id was released before its acquire ran,
-                // which a fresh id per call rules out; or an unknown reply.
-                return Effect.fail(
-                  new PoolStoreError({ key, operation: "acquire", detail: `unexpected reply ${reply[0]}` })
-                )
-            }
-          })
+        return Effect.uninterruptibleMask((restore) =>
+          restore(script).pipe(
+            // Interrupted or timed out with the script in flight: release the id.
+            // A plain EVAL is one command on the wire even with a cold script
+            // cache, written at once, so Redis runs it after the acquire. (A max
+            // mismatch is an answer: nothing was taken.)
+            Effect.onError((cause) =>
+              Cause.hasFails(cause) &&
+              Cause.findErrorOption(cause).pipe(Option.exists((e) => e._tag === "PoolMaxMismatch"))
+                ? Effect.void
+                : redis
+                    .send("EVAL", Scripts.RELEASE, "2", keys.leases, keys.tomb, id, tombstone(ttl))
+                    .pipe(Effect.ignore, Effect.forkDetach)
+            ),
+            Effect.flatMap((reply): Effect.Effect<Admission, PoolStoreError> => {
+              switch (reply[0]) {
+                case "ok":
+                  return Effect.succeed({ _tag: "Granted", lease: { id, fence: reply[1], ttl }, holders: reply[2] })
+                case "full":
+                  return Effect.succeed({ _tag: "Full", retryAfter: reply[1], holders: reply[2] })
+                case "warming":
+                  return Effect.succeed({ _tag: "Warming", retryAfter: reply[1] })
+                default:
+                  // 'cancelled': this id was released before its acquire ran,
+                  // which a fresh id per call rules out; or an unknown reply.
+                  return Effect.fail(
+                    new PoolStoreError({ key, operation: "acquire", detail: `unexpected reply ${reply[0]}` })
+                  )
+              }
+            })
+          )
         )
-      )
-    },
+      }),
     renew: ({ key, lease }) =>
       Effect.map(bounded(key, "renew", renewScript(keysOf(key).leases, lease.id, String(lease.ttl))), (n) => n === 1),
     release: ({ key, lease }) => {

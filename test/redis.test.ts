@@ -346,6 +346,23 @@ describe.concurrent("PoolStore on Redis: the store's own guarantees", () => {
     })
   )
 
+  it.live("one acquire effect run twice takes two leases with two ids", () =>
+    Effect.gen(function* () {
+      const server = yield* RedisServer.scoped
+      const { store } = yield* connect(server)
+      const options = { key: "reused", max: 2, ttl: TTL }
+      yield* warm(store, options)
+      const acquire = store.acquire(options)
+      const first = yield* acquire
+      const second = yield* acquire
+      assert.deepStrictEqual([first._tag, second._tag], ["Granted", "Granted"])
+      if (first._tag !== "Granted" || second._tag !== "Granted") return
+      assert.notStrictEqual(first.lease.id, second.lease.id)
+      assert.strictEqual(yield* server.cli("ZCARD", keysOf("reused").leases), "2")
+      assert.strictEqual((yield* acquire)._tag, "Full")
+    })
+  )
+
   it.live("a second max for the same key fails with PoolMaxMismatch and grants nothing", () =>
     Effect.gen(function* () {
       const server = yield* RedisServer.scoped

@@ -15,12 +15,12 @@ import {
   Scheduler,
   Schema,
   Scope,
-  Stream,
-  Tracer
+  Stream
 } from "effect"
 import { Redis } from "effect/persistence"
 import { TestClock } from "effect/testing"
 import { CoroutinePool, PoolStore, SharedPool } from "../src/index.ts"
+import * as RecordingTracer from "./RecordingTracer.ts"
 
 // The memory store with some operations replaced, to stage store behaviour.
 const storeWith = (overrides: (store: PoolStore.PoolStore["Service"]) => Partial<PoolStore.PoolStore["Service"]>) =>
@@ -361,14 +361,7 @@ describe("SharedPool", () => {
 
   it.effect("spans with the outcome (lost when the lease was) and Debug logs, as for the in-process pool", () =>
     Effect.gen(function* () {
-      const spans: Array<Tracer.NativeSpan> = []
-      const tracer = Tracer.make({
-        span: (options) => {
-          const span = new Tracer.NativeSpan(options)
-          spans.push(span)
-          return span
-        }
-      })
+      const { spans, tracer } = RecordingTracer.make()
       const logs: Array<string> = []
       const logger = Logger.make(({ message }) => {
         logs.push(String(message))

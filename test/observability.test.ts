@@ -1,8 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Fiber, Layer, Logger, Metric, References, Scope, Tracer } from "effect"
+import { ConfigProvider, Effect, Exit, Fiber, Layer, Logger, Metric, References, Scope } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
 import { CoroutinePool } from "../src/index.ts"
+import * as RecordingTracer from "./RecordingTracer.ts"
 
 const of = <S>(metric: Metric.Metric<number, S>, attributes: Record<string, string>) =>
   Metric.value(Metric.withAttributes(metric, attributes))
@@ -132,29 +133,10 @@ describe("metrics", () => {
   )
 })
 
-// A tracer that keeps every span it makes.
-const recordingTracer = () => {
-  const spans: Array<Tracer.NativeSpan> = []
-  const tracer = Tracer.make({
-    span: (options) => {
-      const span = new Tracer.NativeSpan(options)
-      spans.push(span)
-      return span
-    }
-  })
-  const summary = () =>
-    spans.map((span) => ({
-      name: span.name,
-      attributes: Object.fromEntries(span.attributes),
-      ended: span.status._tag === "Ended"
-    }))
-  return { tracer, summary }
-}
-
 describe("tracing", () => {
   it.effect("withPermit and withPermitWaiting run in a span with the pool, worker and outcome", () =>
     Effect.gen(function* () {
-      const { summary, tracer } = recordingTracer()
+      const { summary, tracer } = RecordingTracer.make()
       const pool = yield* CoroutinePool.make({ max: 1, name: "traced" })
       yield* pool.withPermit("a")(Effect.void).pipe(Effect.withTracer(tracer))
       yield* pool.tryAcquire("holder")
@@ -196,7 +178,7 @@ describe("tracing", () => {
 
   it.effect("no span when tracing is disabled", () =>
     Effect.gen(function* () {
-      const { summary, tracer } = recordingTracer()
+      const { summary, tracer } = RecordingTracer.make()
       const pool = yield* CoroutinePool.make({ max: 1 })
       yield* pool.withPermit("a")(Effect.void).pipe(Effect.withTracerEnabled(false), Effect.withTracer(tracer))
       assert.deepStrictEqual(summary(), [])

@@ -88,7 +88,7 @@ const presenter: CliOutput.Presenter = {
 }
 
 demo.pipe(
-  Command.run({ version: "0.1.0" }),
+  Command.run({ version: "0.2.0" }),
   Effect.provide(CliOutput.layerPresenter(presenter)),
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain

@@ -359,8 +359,9 @@ export const make = Effect.fnUntraced(function* (
   }
 
   const lose = (holder: Holder, reason: PoolStore.LeaseLost["reason"]): Effect.Effect<never, PoolStore.LeaseLost> => {
+    // Already given back (its release raced this renewal): just stop renewing.
+    if (holder.ended) return Effect.interrupt
     const error = new PoolStore.LeaseLost({ key, worker: holder.worker, fence: holder.lease?.fence ?? 0, reason })
-    if (holder.ended) return Effect.fail(error)
     holder.ended = true
     held.delete(holder)
     active--

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import {
   Cause,
   Clock,
+  Config,
   ConfigProvider,
   Effect,
   Exit,
@@ -416,6 +417,15 @@ describe("SharedPool", () => {
         const error = yield* Effect.flip(Layer.build(PoolStore.layerStoreRedis(options).pipe(Layer.provide(redis))))
         assert.deepStrictEqual(error, new PoolStore.InvalidStoreOption({ option, value }))
       }
+      const fromConfig = yield* Effect.flip(
+        Layer.build(
+          PoolStore.layerStoreRedisConfig({ prefix: Config.String("POOL_PREFIX") }).pipe(
+            Layer.provide(redis),
+            Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ POOL_PREFIX: "{slot}" })))
+          )
+        )
+      )
+      assert.deepStrictEqual(fromConfig, new PoolStore.InvalidStoreOption({ option: "prefix", value: "{slot}" }))
       assert.deepStrictEqual(sent, [])
     }).pipe(Effect.scoped)
   )

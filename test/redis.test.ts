@@ -363,6 +363,45 @@ describe.concurrent("PoolStore on Redis: the store's own guarantees", () => {
     })
   )
 
+  it.live("withPermitWaiting on another pool of the key gets the permit soon after it is freed, or times out", () =>
+    Effect.gen(function* () {
+      const server = yield* RedisServer.scoped
+      const { store } = yield* connect(server)
+      const options = { key: "waiting", max: 1, ttl: TTL }
+      yield* warm(store, options)
+      const make = (maxWait: Duration.Input) =>
+        SharedPool.make({ ...options, maxWaiting: 2, maxWait, poll: "40 millis" }).pipe(
+          Effect.provideService(PoolStore.PoolStore, store)
+        )
+      const holder = yield* make("1 second")
+      const waiter = yield* make("2 seconds")
+      const impatient = yield* make("150 millis")
+      const released = yield* Deferred.make<number>()
+      yield* Effect.forkChild(
+        holder
+          .withPermit("holder")(
+            Effect.andThen(
+              Effect.sleep("300 millis"),
+              Effect.sync(() => mono())
+            )
+          )
+          .pipe(Effect.flatMap((at) => Deferred.succeed(released, at))),
+        { startImmediately: true }
+      )
+      yield* Effect.sleep("20 millis")
+      const late = yield* Effect.flip(impatient.withPermitWaiting("impatient")(Effect.void))
+      assert.deepStrictEqual([late._tag, late._tag === "PoolRejected" && late.reason], ["PoolRejected", "timeout"])
+      const got = yield* waiter.withPermitWaiting("waiter")(Effect.sync(() => mono()))
+      const freed = yield* Deferred.await(released)
+      // The holder's release is one round trip after `freed`; the waiter asks
+      // at most every 40 ms; the lease itself would last 1000 ms.
+      assert.isAtLeast(got, freed)
+      assert.isAtMost(got - freed, 400, `granted ${got - freed} ms after the holder's work ended (not at its TTL)`)
+      assert.deepStrictEqual((yield* waiter.stats).queued, 1)
+      assert.strictEqual(yield* server.cli("ZCARD", keysOf("waiting").leases), "0")
+    })
+  )
+
   it.live("a second max for the same key fails with PoolMaxMismatch and grants nothing", () =>
     Effect.gen(function* () {
       const server = yield* RedisServer.scoped

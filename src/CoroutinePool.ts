@@ -230,8 +230,8 @@ export interface Resized extends Schema.Schema.Type<typeof Resized> {}
  * A worker's life in the pool reads `Acquired`, then `Released`; or
  * `Rejected`; or `Queued`, then `Acquired` (and later `Released`), `TimedOut`
  * or `Abandoned`. `Resized` marks a change of `max`. Shared pools add `Lost`
- * (a lease lost while held) and `Warming` (the store refuses grants a while). The schema lets tools
- * decode events that were written out as JSON.
+ * (a lease lost while held) and `Warming` (the store refuses grants a
+ * while). The schema lets tools decode events that were written out as JSON.
  *
  * **Example** (Decoding an event)
  *
@@ -836,23 +836,6 @@ class PoolState {
     return new PoolRejected({ worker, reason, active: this.active, max: this.max })
   }
 
-  stats(): PoolStats {
-    const { totals } = this
-    return {
-      active: this.active,
-      waiting: this.queue.size,
-      max: this.max,
-      maxWaiting: this.maxWaiting,
-      acquired: totals.Acquired,
-      rejected: totals.Rejected,
-      released: totals.Released,
-      queued: totals.Queued,
-      timedOut: totals.TimedOut,
-      abandoned: totals.Abandoned,
-      lost: 0
-    }
-  }
-
   // Admits at once or not at all. A closed pool rejects silently.
   admit(worker: WorkerId): boolean {
     if (this.closed) {
@@ -1324,7 +1307,7 @@ export const make: (
     [TypeId]: TypeId,
     max: Effect.sync(() => state.max),
     active: Effect.sync(() => state.active),
-    stats: Effect.sync(() => state.stats()),
+    stats: Effect.sync(() => Metrics.stats(state)),
     tryAcquire: (worker) => Effect.sync(() => state.tryAcquire(worker)),
     release: (worker) =>
       Effect.suspend(() => (state.release(worker) ? Effect.void : Effect.fail(new PermitNotHeld({ worker })))),

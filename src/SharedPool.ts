@@ -601,22 +601,20 @@ export const make = Effect.fnUntraced(function* (
 
   // The same series as an in-process pool's, plus lost leases and warm-up
   // refusals; the wait and hold histograms are not kept.
-  const registrations = Metrics.register(
-    {
-      get active() {
-        return active
-      },
-      get waiting() {
-        return waiting
-      },
-      max,
-      totals,
-      refused
+  // What the metrics registry and `stats` read.
+  const figures: Metrics.SharedSource = {
+    get active() {
+      return active
     },
-    undefined,
-    name,
-    yield* Effect.context<never>()
-  )
+    get waiting() {
+      return waiting
+    },
+    max,
+    maxWaiting,
+    totals,
+    refused
+  }
+  const registrations = Metrics.register(figures, undefined, name, yield* Effect.context<never>())
   yield* Effect.addFinalizer(() =>
     Effect.sync(() => {
       for (const registration of registrations) registration.remove()
@@ -651,19 +649,7 @@ export const make = Effect.fnUntraced(function* (
     [CoroutinePool.TypeId]: CoroutinePool.TypeId,
     max: Effect.succeed(max),
     active: Effect.sync(() => active),
-    stats: Effect.sync(() => ({
-      active,
-      waiting,
-      max,
-      maxWaiting,
-      acquired: totals.Acquired,
-      rejected: totals.Rejected,
-      released: totals.Released,
-      queued: totals.Queued,
-      timedOut: totals.TimedOut,
-      abandoned: totals.Abandoned,
-      lost: totals.Lost
-    })),
+    stats: Effect.sync(() => Metrics.stats(figures)),
     tryAcquire,
     release,
     withPermit,

@@ -5,6 +5,7 @@
 import type * as Context from "effect/Context"
 import { constVoid } from "effect/Function"
 import * as Metric from "effect/Metric"
+import type { PoolStats } from "../CoroutinePool.ts"
 
 // Upper bounds, in seconds, of the wait and hold time histograms.
 const boundaries: ReadonlyArray<number> = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -71,16 +72,19 @@ export const metrics = {
   })
 } as const
 
-// What the registry reads from a pool when it is scraped.
+// What the registry reads from a pool when it is scraped, and `stats` too.
 export interface Source {
   readonly active: number
   readonly waiting: number
   readonly max: number
+  readonly maxWaiting: number
   readonly totals: {
     readonly Acquired: number
+    readonly Rejected: number
     readonly Released: number
-    readonly Abandoned: number
+    readonly Queued: number
     readonly TimedOut: number
+    readonly Abandoned: number
   }
   readonly refused: { readonly full: number; readonly "queue-full": number; readonly closed: number }
 }
@@ -89,6 +93,24 @@ export interface Source {
 export interface SharedSource extends Source {
   readonly totals: Source["totals"] & { readonly Lost: number }
   readonly refused: Source["refused"] & { readonly warming: number }
+}
+
+// A pool's `stats`: its figures and the totals of its events, read in one step.
+export const stats = (state: Source | SharedSource): PoolStats => {
+  const { totals } = state
+  return {
+    active: state.active,
+    waiting: state.waiting,
+    max: state.max,
+    maxWaiting: state.maxWaiting,
+    acquired: totals.Acquired,
+    rejected: totals.Rejected,
+    released: totals.Released,
+    queued: totals.Queued,
+    timedOut: totals.TimedOut,
+    abandoned: totals.Abandoned,
+    lost: "Lost" in totals ? totals.Lost : 0
+  }
 }
 
 export interface Timing {

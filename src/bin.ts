@@ -16,7 +16,8 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Console, Duration, Effect, Runtime, Schema } from "effect"
 import { CliOutput, Command, Flag } from "effect/cli"
-import { Demo, Timeline } from "./index.ts"
+import * as Demo from "./Demo.ts"
+import * as Timeline from "./Timeline.ts"
 
 const duration = (name: string, description: string, fallback: Duration.Duration) =>
   Flag.String(name).pipe(

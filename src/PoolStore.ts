@@ -15,12 +15,13 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { Redis } from "effect/persistence"
 import * as Schema from "effect/Schema"
+import * as Options from "./internal/options.ts"
 import * as Scripts from "./internal/redisScripts.ts"
 
 // ---------------------------------------------------------------------------
@@ -62,8 +63,19 @@ export type Admission =
 // ---------------------------------------------------------------------------
 
 /**
- * The store could not be reached or did not answer within its timeout.
- * `operation` says what was asked. For `acquire`, no lease is left behind.
+ * The store failed to answer. `operation` says what was asked; `reason` says
+ * how it failed:
+ *
+ * - `"timeout"`: no answer within the store's `timeout` (Redis hung, paused,
+ *   or too slow);
+ * - `"unavailable"`: the store could not be reached (connection refused or
+ *   lost, Redis loading its data or busy with a script);
+ * - `"refused"`: the store answered with an error (Redis out of memory, a
+ *   request it cannot take).
+ *
+ * For `acquire`, no lease is left behind. A shared pool made with
+ * `onStoreError: "allow"` admits without a lease only on `"timeout"` and
+ * `"unavailable"`: a store that answers is never overruled.
  *
  * **Example** (Failing closed, with a fallback answer)
  *
@@ -85,27 +97,39 @@ export type Admission =
 export class PoolStoreError extends Schema.TaggedError<PoolStoreError>()("PoolStoreError", {
   key: Schema.String,
   operation: Schema.Literals(["acquire", "renew", "release"]),
+  reason: Schema.Literals(["timeout", "unavailable", "refused"]),
   detail: Schema.String
 }) {
   override get message(): string {
-    return `Pool ${this.key}: the store failed to ${this.operation}: ${this.detail}`
+    return `Pool ${this.key}: the store failed to ${this.operation} (${this.reason}): ${this.detail}`
   }
 }
 
 /**
- * The store holds this key with another `max`: replicas disagree on the
- * limit. Nothing was granted. Deploy one `max` (or use a new key).
+ * The store holds this key with another `max` or `ttl`: replicas disagree on
+ * the key's contract. `option` names what differs; `stored` is the store's
+ * value, `requested` this process's (`ttl` in milliseconds). Nothing was
+ * granted. Deploy one configuration per key (or use a new key).
  *
- * @since 0.2.0
+ * **Details**
+ *
+ * The first acquire of a key records its `max` and `ttl` and every later one
+ * must match, so that every lease of a key lasts the same time: one TTL of
+ * warm-up after a data loss then outlives every lease granted before it. The
+ * record expires a day after the key's last use.
+ *
+ * @since 0.3.0
  * @category errors
  */
-export class PoolMaxMismatch extends Schema.TaggedError<PoolMaxMismatch>()("PoolMaxMismatch", {
+export class PoolConfigMismatch extends Schema.TaggedError<PoolConfigMismatch>()("PoolConfigMismatch", {
   key: Schema.String,
+  option: Schema.Literals(["max", "ttl"]),
   stored: Schema.Int,
   requested: Schema.Int
 }) {
   override get message(): string {
-    return `Pool ${this.key}: the store holds max ${this.stored}, this process asked for ${this.requested}`
+    const unit = this.option === "ttl" ? " ms" : ""
+    return `Pool ${this.key}: the store holds ${this.option} ${this.stored}${unit}, this process asked for ${this.requested}${unit}`
   }
 }
 
@@ -131,10 +155,11 @@ export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
 }
 
 /**
- * A key, prefix, worker id or timeout a store cannot take: keys and prefixes
- * are 1 to 128 characters of `A-Z a-z 0-9 . _ : -`; worker ids are numbers or
- * 1 to 256 printable characters; a timeout is a finite duration of at least a
- * millisecond. Nothing was changed.
+ * A key, prefix, worker id or timeout a store cannot take: keys are 1 to 128
+ * characters of `A-Z a-z 0-9 . _ : -`, prefixes the same without `:` (so
+ * that no two prefix and key pairs name the same Redis keys); worker ids are
+ * numbers or 1 to 256 printable characters; a timeout is a finite duration of
+ * at least a millisecond. Nothing was changed.
  *
  * @since 0.2.0
  * @category errors
@@ -144,29 +169,36 @@ export class InvalidStoreOption extends Schema.TaggedError<InvalidStoreOption>()
   value: Schema.Unknown
 }) {
   override get message(): string {
-    const expected =
-      this.option === "worker"
-        ? "a number or 1 to 256 printable characters"
-        : this.option === "timeout"
-          ? 'a finite duration of at least 1 millisecond, such as "500 millis"'
-          : "1 to 128 characters of A-Z a-z 0-9 . _ : -"
     const shown = typeof this.value === "string" ? JSON.stringify(this.value) : String(this.value)
-    return `Invalid ${this.option}: expected ${expected}, got ${shown}`
+    return `Invalid ${this.option}: expected ${storeExpectations[this.option]}, got ${shown}`
   }
 }
 
-const NamePattern = /^[A-Za-z0-9._:-]{1,128}$/
+const storeExpectations = {
+  key: "1 to 128 characters of A-Z a-z 0-9 . _ : -",
+  prefix: "1 to 128 characters of A-Z a-z 0-9 . _ -",
+  worker: "a number or 1 to 256 printable characters",
+  timeout: 'a finite duration of at least 1 millisecond, such as "500 millis"'
+} as const
+
+// The Redis keys of a pool are `{prefix:key}:...`. A prefix has no `:`, so
+// the first `:` inside the braces ends it, and distinct pairs never meet.
+const patterns = {
+  key: /^[A-Za-z0-9._:-]{1,128}$/,
+  prefix: /^[A-Za-z0-9._-]{1,128}$/
+} as const
 // Printable: no control characters, so a worker id cannot forge log lines.
 const WorkerPattern = /^[^\p{Cc}]{1,256}$/u
 
 /**
- * Checks a key or prefix (letters, digits, `. _ : -`, 1 to 128 characters).
+ * Checks a key (letters, digits, `. _ : -`, 1 to 128 characters) or a prefix
+ * (the same without `:`).
  *
  * @since 0.2.0
  * @category validation
  */
 export const validateName = (option: "key" | "prefix", value: unknown): Effect.Effect<string, InvalidStoreOption> =>
-  typeof value === "string" && NamePattern.test(value)
+  typeof value === "string" && patterns[option].test(value)
     ? Effect.succeed(value)
     : Effect.fail(new InvalidStoreOption({ option, value }))
 
@@ -210,7 +242,7 @@ export class PoolStore extends Context.Service<
       readonly key: string
       readonly max: number
       readonly ttl: number
-    }) => Effect.Effect<Admission, PoolStoreError | PoolMaxMismatch>
+    }) => Effect.Effect<Admission, PoolStoreError | PoolConfigMismatch>
     readonly renew: (options: { readonly key: string; readonly lease: Lease }) => Effect.Effect<boolean, PoolStoreError>
     readonly release: (options: {
       readonly key: string
@@ -222,12 +254,13 @@ export class PoolStore extends Context.Service<
 // SharedPool checks its options; a direct caller of a store gets the same
 // checks, so a bad key cannot break the one-hash-slot layout.
 const checkRequest = (key: string, max: number, ttl: number): PoolStoreError | undefined =>
-  NamePattern.test(key) && Number.isSafeInteger(max) && max >= 1 && Number.isSafeInteger(ttl) && ttl >= 1
+  patterns.key.test(key) && Number.isSafeInteger(max) && max >= 1 && Options.isTtl(ttl)
     ? undefined
     : new PoolStoreError({
         key: String(key),
         operation: "acquire",
-        detail: `invalid request: key ${JSON.stringify(key)}, max ${max}, ttl ${ttl}`
+        reason: "refused",
+        detail: `invalid request: key ${JSON.stringify(key)}, max ${max}, ttl ${ttl} (whole millis from ${Options.ttlBounds.min} to ${Options.ttlBounds.max})`
       })
 
 // ---------------------------------------------------------------------------
@@ -236,6 +269,7 @@ const checkRequest = (key: string, max: number, ttl: number): PoolStoreError | u
 
 interface MemoryEntry {
   readonly max: number
+  readonly ttl: number
   fence: number
   // lease id -> deadline (millis of the store's clock)
   readonly leases: Map<string, number>
@@ -276,10 +310,15 @@ export const layerStoreMemory: Layer.Layer<PoolStore> = Layer.sync(PoolStore, ()
       return Effect.flatMap(Clock.currentTimeMillis, (now) => {
         let entry = entries.get(key)
         if (entry === undefined) {
-          entry = { max, fence: 0, leases: new Map() }
+          entry = { max, ttl, fence: 0, leases: new Map() }
           entries.set(key, entry)
         }
-        if (entry.max !== max) return Effect.fail(new PoolMaxMismatch({ key, stored: entry.max, requested: max }))
+        if (entry.max !== max) {
+          return Effect.fail(new PoolConfigMismatch({ key, option: "max", stored: entry.max, requested: max }))
+        }
+        if (entry.ttl !== ttl) {
+          return Effect.fail(new PoolConfigMismatch({ key, option: "ttl", stored: entry.ttl, requested: ttl }))
+        }
         purge(entry, now)
         if (entry.leases.size >= max) {
           let earliest = Number.POSITIVE_INFINITY
@@ -364,11 +403,30 @@ const withDeadline = <A, E, E2>(
     })
   )
 
-const decodeTimeout = (input: Duration.Input | undefined): Effect.Effect<Duration.Duration, InvalidStoreOption> => {
-  const duration = Duration.fromInput(input ?? "2 seconds")
-  return Option.isSome(duration) && Duration.isFinite(duration.value) && Duration.toMillis(duration.value) >= 1
-    ? Effect.succeed(duration.value)
-    : Effect.fail(new InvalidStoreOption({ option: "timeout", value: input }))
+const decodeTimeout = (input: Duration.Input | undefined): Effect.Effect<number, InvalidStoreOption> => {
+  const ms = Options.millis(input ?? "2 seconds", { min: 1, max: 86_400_000 })
+  return ms === undefined
+    ? Effect.fail(new InvalidStoreOption({ option: "timeout", value: input }))
+    : Effect.succeed(ms)
+}
+
+// A key's record (its max, ttl and fencing counter) expires once the key has
+// been idle this long: apps that make keys on the fly do not accumulate
+// them. It outlives every lease, since each acquire and renewal pushes it on.
+const metaIdleMillis = String(86_400_000)
+
+// Long enough to outlive any acquire still in flight for this id.
+const tombstoneMillis = (ttl: number) => String(Math.max(60_000, ttl * 10))
+
+// Redis answers an error reply (a word in capitals, then a message) when it
+// refuses a command; these few mean "not now" rather than "no". Anything that
+// is not a reply (a refused or lost connection, a client offline) means the
+// store could not be reached.
+const transientReply = /^(BUSY|LOADING|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|READONLY)\b/
+const reasonOf = (cause: unknown): PoolStoreError["reason"] => {
+  const message = cause instanceof Error ? cause.message : String(cause)
+  if (!/^[A-Z][A-Z_]+\b/.test(message)) return "unavailable"
+  return transientReply.test(message) ? "unavailable" : "refused"
 }
 
 /**
@@ -376,14 +434,23 @@ const decodeTimeout = (input: Duration.Input | undefined): Effect.Effect<Duratio
  *
  * **Details**
  *
- * A key's leases live in a sorted set scored by deadlines from the Redis
- * server's `TIME`, so client clocks never matter. Its three keys share one
- * hash slot (`{prefix:key}:leases`, `:meta`, `:tomb`), so it works on a
- * cluster. Each operation is one Lua script and one round trip. An acquire
- * interrupted (or timed out) while in flight is followed by a release of its
- * lease id, and a tombstone refuses the acquire if it arrives later, so no
- * lease is left behind. When the store finds no record of a key (first use,
- * or Redis lost its data), it refuses grants for one TTL: `Warming`.
+ * Needs Redis 7.0 or later (its scripts declare their flags). A key's leases
+ * live in a sorted set scored by deadlines from the Redis server's `TIME`,
+ * so client clocks never matter. Its three keys share one hash slot
+ * (`{prefix:key}:leases`, `:meta`, `:tomb`), so it works on a cluster. Each
+ * operation is one Lua script and one round trip. An acquire interrupted (or
+ * timed out) while in flight is followed by a release of its lease id, and a
+ * tombstone refuses the acquire if it arrives later, so no lease is left
+ * behind. When the store finds no record of a key (first use, or Redis lost
+ * its data), it refuses grants for one TTL: `Warming`.
+ *
+ * The first acquire of a key records its `max` and `ttl`; another `max` or
+ * `ttl` for that key fails with {@link PoolConfigMismatch}. Out of memory
+ * (`maxmemory` with `noeviction`), Redis refuses acquires (a
+ * `PoolStoreError` with reason `"refused"`) and still runs renewals and
+ * releases. Nothing lingers: the leases set expires with its last lease, the
+ * tombstones with the newest one, and the key's record a day after its last
+ * use (its next use then warms up as a first use does).
  *
  * @since 0.2.0
  * @category constructors
@@ -393,17 +460,13 @@ export const makeStoreRedis = Effect.fnUntraced(function* (options?: RedisOption
   const timeout = yield* decodeTimeout(options?.timeout)
   const redis = yield* Redis.Redis
   const acquireScript = Scripts.script<Scripts.AcquireReply>(redis, Scripts.ACQUIRE, 3)
-  const renewScript = Scripts.script<number>(redis, Scripts.RENEW, 1)
+  const renewScript = Scripts.script<number>(redis, Scripts.RENEW, 2)
   const releaseScript = Scripts.script<number>(redis, Scripts.RELEASE, 2)
 
-  const keysOf = (key: string) => {
-    const slot = `{${prefix}:${key}}`
-    return { leases: `${slot}:leases`, meta: `${slot}:meta`, tomb: `${slot}:tomb` }
-  }
+  const keysOf = (key: string) => Scripts.keysOf(prefix, key)
 
   // node-redis cannot cancel a command once it is written, and its own
   // timeouts do not fire after that, so every operation is bounded here.
-  const timeoutMillis = Duration.toMillis(timeout)
   const bounded = <A>(
     key: string,
     operation: PoolStoreError["operation"],
@@ -411,14 +474,18 @@ export const makeStoreRedis = Effect.fnUntraced(function* (options?: RedisOption
   ): Effect.Effect<A, PoolStoreError> =>
     withDeadline(
       Effect.catchTag(effect, "RedisError", (error) =>
-        Effect.fail(new PoolStoreError({ key, operation, detail: String(error.cause ?? error.message) }))
+        Effect.fail(
+          new PoolStoreError({
+            key,
+            operation,
+            reason: reasonOf(error.cause),
+            detail: String(error.cause ?? error.message)
+          })
+        )
       ),
-      timeoutMillis,
-      () => new PoolStoreError({ key, operation, detail: `no answer within ${Duration.format(timeout)}` })
+      timeout,
+      () => new PoolStoreError({ key, operation, reason: "timeout", detail: `no answer within ${timeout} ms` })
     )
-
-  // Long enough to outlive any acquire still in flight for this id.
-  const tombstone = (ttl: number) => String(Math.max(60_000, ttl * 10))
 
   return PoolStore.of({
     // A fresh lease id each time the effect runs, not each time it is built.
@@ -431,32 +498,31 @@ export const makeStoreRedis = Effect.fnUntraced(function* (options?: RedisOption
         const script = bounded(
           key,
           "acquire",
-          acquireScript(keys.leases, keys.meta, keys.tomb, id, String(max), String(ttl), tombstone(ttl))
+          acquireScript(keys.leases, keys.meta, keys.tomb, id, String(max), String(ttl), metaIdleMillis)
         ).pipe(
           Effect.catchIf(
-            (error) => error.detail.includes("MAXMISMATCH"),
-            (error) =>
-              Effect.fail(
-                new PoolMaxMismatch({
-                  key,
-                  stored: Number(error.detail.replace(/^.*MAXMISMATCH (\d+).*$/s, "$1")),
-                  requested: max
-                })
+            (error) => error.detail.includes("MISMATCH"),
+            (error) => {
+              const [, option, stored] = /MISMATCH (max|ttl) (\d+)/.exec(error.detail) ?? []
+              return Effect.fail(
+                option === "ttl"
+                  ? new PoolConfigMismatch({ key, option, stored: Number(stored), requested: ttl })
+                  : new PoolConfigMismatch({ key, option: "max", stored: Number(stored), requested: max })
               )
+            }
           )
         )
         return Effect.uninterruptibleMask((restore) =>
           restore(script).pipe(
             // Interrupted or timed out with the script in flight: release the id.
             // A plain EVAL is one command on the wire even with a cold script
-            // cache, written at once, so Redis runs it after the acquire. (A max
+            // cache, written at once, so Redis runs it after the acquire. (A
             // mismatch is an answer: nothing was taken.)
             Effect.onError((cause) =>
-              Cause.hasFails(cause) &&
-              Cause.findErrorOption(cause).pipe(Option.exists((e) => e._tag === "PoolMaxMismatch"))
+              Cause.findErrorOption(cause).pipe(Option.exists((e) => e._tag === "PoolConfigMismatch"))
                 ? Effect.void
                 : redis
-                    .send("EVAL", Scripts.RELEASE, "2", keys.leases, keys.tomb, id, tombstone(ttl))
+                    .send("EVAL", Scripts.RELEASE, "2", keys.leases, keys.tomb, id, tombstoneMillis(ttl))
                     .pipe(Effect.ignore, Effect.forkDetach)
             ),
             Effect.flatMap((reply): Effect.Effect<Admission, PoolStoreError> => {
@@ -471,18 +537,28 @@ export const makeStoreRedis = Effect.fnUntraced(function* (options?: RedisOption
                   // 'cancelled': this id was released before its acquire ran,
                   // which a fresh id per call rules out; or an unknown reply.
                   return Effect.fail(
-                    new PoolStoreError({ key, operation: "acquire", detail: `unexpected reply ${reply[0]}` })
+                    new PoolStoreError({
+                      key,
+                      operation: "acquire",
+                      reason: "refused",
+                      detail: `unexpected reply ${reply[0]}`
+                    })
                   )
               }
             })
           )
         )
       }),
-    renew: ({ key, lease }) =>
-      Effect.map(bounded(key, "renew", renewScript(keysOf(key).leases, lease.id, String(lease.ttl))), (n) => n === 1),
+    renew: ({ key, lease }) => {
+      const keys = keysOf(key)
+      return Effect.map(
+        bounded(key, "renew", renewScript(keys.leases, keys.meta, lease.id, String(lease.ttl), metaIdleMillis)),
+        (n) => n === 1
+      )
+    },
     release: ({ key, lease }) => {
       const keys = keysOf(key)
-      return bounded(key, "release", releaseScript(keys.leases, keys.tomb, lease.id, tombstone(lease.ttl)))
+      return bounded(key, "release", releaseScript(keys.leases, keys.tomb, lease.id, tombstoneMillis(lease.ttl)))
     }
   })
 })

@@ -1,6 +1,14 @@
 // The Redis side of the lease store: one Lua script per operation, so each
 // operation is one atomic round trip. Every caller value reaches a script as
 // KEYS or ARGV, never spliced into its text.
+//
+// Each script starts with a Redis 7 shebang that declares its flags. Without
+// `allow-oom`, Redis refuses a script before it runs while it is out of
+// memory (`maxmemory` with `noeviction`); an undeclared script would be let
+// in and stopped only at its first write that needs memory, after the
+// writes before it. So an acquire is refused whole under OOM (fail closed),
+// while renewals and releases, which free memory or keep it level, go on:
+// work in progress keeps its lease.
 
 import { createHash } from "node:crypto"
 import * as Effect from "effect/Effect"
@@ -12,29 +20,40 @@ import type { Redis } from "effect/persistence"
 const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
 
-// KEYS: 1 leases (ZSET lease id -> deadline ms), 2 meta (HASH max, since, maxttl, fence),
+// KEYS: 1 leases (ZSET lease id -> deadline ms), 2 meta (HASH max, ttl, since, fence),
 //       3 tombstones (ZSET lease id -> expiry ms)
-// ARGV: 1 lease id, 2 max, 3 ttl ms, 4 tombstone ms
+// ARGV: 1 lease id, 2 max, 3 ttl ms, 4 meta idle ms
 // Reply: {'ok', fence, holders} | {'full', retryAfterMs, holders} | {'warming', retryAfterMs}
-//        | {'cancelled'} | error 'MAXMISMATCH <stored>'
-export const ACQUIRE = `${NOW}
-local id, max, ttl, tomb = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local m = redis.call('HMGET', KEYS[2], 'max', 'since', 'maxttl')
+//        | {'cancelled'} | error 'MISMATCH max|ttl <stored>'
+//
+// A key's contract is its max and its ttl: the first acquire of an epoch
+// records both and every later one must match, so every holder's lease lasts
+// the same ttl and one TTL of warm-up after a data loss outlives every lease
+// granted before it. (Version 0.2 recorded only `maxttl`, the largest ttl
+// seen; it is still written, equal to ttl, so a 0.2 replica reads the record.)
+export const ACQUIRE = `#!lua
+${NOW}
+local id, max, ttl, idle = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local m = redis.call('HMGET', KEYS[2], 'max', 'ttl', 'since', 'maxttl')
 if not m[1] then
   -- First use, or Redis lost its data: leases granted before the loss may still
   -- be held. Start a new epoch and refuse grants for one TTL (delayed restart).
   -- The fencing counter is seeded from the server clock (us) so tokens keep
   -- increasing across a data loss.
-  redis.call('HSET', KEYS[2], 'max', max, 'since', now, 'maxttl', ttl, 'fence', now * 1000)
-  m = {tostring(max), tostring(now), tostring(ttl)}
+  redis.call('HSET', KEYS[2], 'max', max, 'ttl', ttl, 'maxttl', ttl, 'since', now, 'fence', now * 1000)
+  m = {tostring(max), tostring(ttl), tostring(now)}
 end
-if tonumber(m[1]) ~= max then return redis.error_reply('MAXMISMATCH ' .. m[1]) end
+if tonumber(m[1]) ~= max then return redis.error_reply('MISMATCH max ' .. m[1]) end
+local stored = m[2] or m[4]
+if tonumber(stored) ~= ttl then return redis.error_reply('MISMATCH ttl ' .. stored) end
+if not m[2] then redis.call('HSET', KEYS[2], 'ttl', ttl) end
+-- The record outlives every lease (renewals refresh it too), then goes once
+-- the key has been idle: the next use warms up as a first use does.
+redis.call('PEXPIRE', KEYS[2], idle)
 -- Tombstones are purged by RELEASE, which writes them; here a lookup suffices.
 local dead = redis.call('ZSCORE', KEYS[3], id)
 if dead and tonumber(dead) > now then return {'cancelled'} end
-local maxttl = tonumber(m[3])
-if ttl > maxttl then maxttl = ttl; redis.call('HSET', KEYS[2], 'maxttl', ttl) end
-local ready = tonumber(m[2]) + maxttl
+local ready = tonumber(m[3]) + ttl
 if now < ready then return {'warming', ready - now} end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local n = redis.call('ZCARD', KEYS[1])
@@ -43,11 +62,15 @@ if n >= max then
   return {'full', tonumber(first[2]) - now, n}
 end
 redis.call('ZADD', KEYS[1], now + ttl, id)
+-- Every lease of the key lasts ttl, so the newest deadline is now + ttl: the
+-- set goes by itself once the last lease has expired (a crashed holder's).
+redis.call('PEXPIRE', KEYS[1], ttl)
 return {'ok', redis.call('HINCRBY', KEYS[2], 'fence', 1), n + 1}`
 
-// KEYS: 1 leases. ARGV: 1 lease id, 2 ttl ms. Never recreates a missing lease.
-// Reply: 1 renewed | 0 lost
-export const RENEW = `${NOW}
+// KEYS: 1 leases, 2 meta. ARGV: 1 lease id, 2 ttl ms, 3 meta idle ms.
+// Never recreates a missing lease. Reply: 1 renewed | 0 lost
+export const RENEW = `#!lua flags=allow-oom
+${NOW}
 local d = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not d then return 0 end
 if tonumber(d) <= now then
@@ -55,18 +78,31 @@ if tonumber(d) <= now then
   return 0
 end
 redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1`
 
 // KEYS: 1 leases, 2 tombstones. ARGV: 1 lease id, 2 tombstone ms.
 // Removes only the caller's own lease (its id is unguessable). When it is not
 // there (the acquire was interrupted before it ran, or the lease expired), a
-// tombstone makes a late acquire of that id answer 'cancelled'.
+// tombstone makes a late acquire of that id answer 'cancelled'. Tombstones
+// are purged here, and the set expires with its newest one.
 // Reply: holders left | -1 when the lease was not held
-export const RELEASE = `${NOW}
+export const RELEASE = `#!lua flags=allow-oom
+${NOW}
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf') end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return -1`
+
+// The Redis keys of a pool: all in one hash slot (the part in braces), so a
+// script may touch them together on a cluster. A prefix has no ':' (see
+// `PoolStore.validateName`), so distinct prefix and key pairs never meet.
+export const keysOf = (prefix: string, key: string) => {
+  const slot = `{${prefix}:${key}}`
+  return { leases: `${slot}:leases`, meta: `${slot}:meta`, tomb: `${slot}:tomb` }
+}
 
 export type AcquireReply = ["ok", number, number] | ["full", number, number] | ["warming", number] | ["cancelled"]
 

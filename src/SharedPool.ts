@@ -29,12 +29,13 @@ import type * as Take from "effect/Take"
 import * as CoroutinePool from "./CoroutinePool.ts"
 import * as Metrics from "./internal/metrics.ts"
 import * as Observability from "./internal/observability.ts"
+import * as Decode from "./internal/options.ts"
 import * as PoolStore from "./PoolStore.ts"
 
 /**
  * What a shared pool's operations may fail with besides `PoolRejected` and
  * the work's own errors: the store failed (`PoolStoreError`), replicas
- * disagree on `max` (`PoolMaxMismatch`), a held lease was lost (`LeaseLost`,
+ * disagree on `max` or `ttl` (`PoolConfigMismatch`), a held lease was lost (`LeaseLost`,
  * from `withPermit` and `withPermitWaiting`), or a worker id cannot be stored
  * (`InvalidStoreOption`).
  *
@@ -43,7 +44,7 @@ import * as PoolStore from "./PoolStore.ts"
  */
 export type SharedPoolError =
   | PoolStore.PoolStoreError
-  | PoolStore.PoolMaxMismatch
+  | PoolStore.PoolConfigMismatch
   | PoolStore.LeaseLost
   | PoolStore.InvalidStoreOption
 
@@ -59,21 +60,25 @@ export interface Options extends CoroutinePool.Options {
   /** Which pool in the store: 1 to 128 characters of `A-Z a-z 0-9 . _ : -`. */
   readonly key: string
   /**
-   * How long a lease lives without renewal. A holder renews every third of
-   * it; a crashed process's permits come back after it. Default 10 seconds.
+   * How long a lease lives without renewal, from 30 milliseconds to one hour
+   * (whole milliseconds; a fraction is dropped). A holder renews every third
+   * of it; a crashed process's permits come back after it; after a data loss
+   * the store refuses grants for one TTL. Part of the key's contract, like
+   * `max`: every process of a key must use the same. Default 10 seconds.
    */
   readonly ttl?: Duration.Input | undefined
   /**
-   * What to do when the store fails to answer an acquire (the words of
-   * Effect's `CircuitBreaker`): `"fail"` (default: fail closed) fails with
-   * `PoolStoreError`; `"allow"` (fail open) admits without a
-   * lease, still bounded by `max` in this process.
+   * What to do when the store cannot be reached or does not answer in time
+   * (the words of Effect's `CircuitBreaker`): `"fail"` (default: fail
+   * closed) fails with `PoolStoreError`; `"allow"` (fail open) admits
+   * without a lease, still bounded by `max` in this process. A store that
+   * answers with a refusal (out of memory, say) is never overruled.
    */
   readonly onStoreError?: "fail" | "allow" | undefined
   /**
-   * How often a queued caller asks the store again: sooner when the store
-   * says a lease ends sooner, and at once when this process frees a permit.
-   * Default 50 milliseconds.
+   * How often a queued caller asks the store again, from 1 millisecond to
+   * one minute: sooner when the store says a lease ends sooner, and at once
+   * when this process frees a permit or closes. Default 50 milliseconds.
    */
   readonly poll?: Duration.Input | undefined
 }
@@ -160,7 +165,7 @@ export const CurrentLease: Context.Reference<PoolStore.Lease | undefined> = Cont
  * - Queued callers ask the store again every `poll`, and at once when this
  *   process frees a permit: there is no FIFO order, whoever asks first after
  *   a permit frees gets it. `resize` cannot change a shared `max`: it fails with
- *   `PoolMaxMismatch` unless given the same `max`.
+ *   `PoolConfigMismatch` unless given the same `max`.
  * - Metrics: the in-process pool's series (labelled with `name`, default
  *   the key) but the wait and hold histograms, plus
  *   `coroutine_pool_lost_total` and `rejected{reason="warming"}`. Spans
@@ -202,8 +207,8 @@ export const make = Effect.fnUntraced(function* (
     ...options,
     name: options.name ?? key
   })
-  const ttl = yield* decodeMillis("ttl", options.ttl ?? "10 seconds", 30)
-  const poll = yield* decodeMillis("poll", options.poll ?? "50 millis", 1)
+  const ttl = yield* decodeMillis("ttl", options.ttl ?? "10 seconds", Decode.ttlBounds)
+  const poll = yield* decodeMillis("poll", options.poll ?? "50 millis", { min: 1, max: 60_000 })
   const onStoreError = options.onStoreError ?? "fail"
   if (onStoreError !== "fail" && onStoreError !== "allow") {
     return yield* new CoroutinePool.InvalidPoolOption({ option: "onStoreError", value: options.onStoreError })
@@ -250,7 +255,9 @@ export const make = Effect.fnUntraced(function* (
     if (listeners > 0) PubSub.publishUnsafe(pubsub, [{ _tag, worker, active: holders, max, waiting }])
   }
 
+  // A caller turned away at once (closed pools count their own, silently).
   const refuse = (rejected: CoroutinePool.PoolRejected) => {
+    if (rejected.reason === "closed") return
     if (rejected.reason !== "timeout") refused[rejected.reason]++
     publish("Rejected", rejected.worker)
   }
@@ -282,11 +289,16 @@ export const make = Effect.fnUntraced(function* (
     worker: CoroutinePool.WorkerId,
     restore: Restore,
     waiter?: Waiter
-  ): Effect.Effect<Holder | CoroutinePool.PoolRejected, PoolStore.PoolStoreError | PoolStore.PoolMaxMismatch> =>
+  ): Effect.Effect<Holder | CoroutinePool.PoolRejected, PoolStore.PoolStoreError | PoolStore.PoolConfigMismatch> =>
     // Decided when it runs, not when it is built: a waiter builds its next
     // attempt before it sleeps.
     Effect.suspend(() => {
-      if (closed) return Effect.succeed(rejection(worker, "closed"))
+      // Like the in-process pool, a closed pool turns callers away without
+      // an event (its stream has ended): only the metric counts them.
+      if (closed) {
+        refused.closed++
+        return Effect.succeed(rejection(worker, "closed"))
+      }
       if (active >= max) return Effect.succeed(rejection(worker, "full"))
       const sent = now()
       return restore(store.acquire({ key, max, ttl })).pipe(
@@ -295,6 +307,7 @@ export const make = Effect.fnUntraced(function* (
             holders = admission.holders
             // The pool closed while the acquire was in flight: give it back.
             if (closed) {
+              refused.closed++
               return Effect.as(
                 Effect.forkDetach(Effect.ignore(store.release({ key, lease: admission.lease }))),
                 rejection(worker, "closed")
@@ -317,7 +330,7 @@ export const make = Effect.fnUntraced(function* (
           return Effect.succeed(rejection(worker, "warming", admission.retryAfter))
         }),
         Effect.catchTag("PoolStoreError", (error) =>
-          failOpen && !closed && active < max
+          failOpen && error.reason !== "refused" && !closed && active < max
             ? Effect.succeed(grant(worker, undefined, sent, waiter))
             : Effect.fail(error)
         )
@@ -447,7 +460,7 @@ export const make = Effect.fnUntraced(function* (
   const waitFor = (
     worker: CoroutinePool.WorkerId,
     restore: Restore
-  ): Effect.Effect<Holder, CoroutinePool.PoolRejected | PoolStore.PoolStoreError | PoolStore.PoolMaxMismatch> => {
+  ): Effect.Effect<Holder, CoroutinePool.PoolRejected | PoolStore.PoolStoreError | PoolStore.PoolConfigMismatch> => {
     const waiter: Waiter = { worker, queued: false }
     const leave = (_tag: "TimedOut" | "Abandoned") => {
       if (!waiter.queued) return
@@ -457,12 +470,11 @@ export const make = Effect.fnUntraced(function* (
     const deadline = maxWait === undefined ? Infinity : now() + Duration.toMillis(maxWait)
     const loop = (
       first: boolean
-    ): Effect.Effect<Holder, CoroutinePool.PoolRejected | PoolStore.PoolStoreError | PoolStore.PoolMaxMismatch> =>
+    ): Effect.Effect<Holder, CoroutinePool.PoolRejected | PoolStore.PoolStoreError | PoolStore.PoolConfigMismatch> =>
       Effect.flatMap(attempt(worker, restore, waiter), (answer) => {
         if (!(answer instanceof CoroutinePool.PoolRejected)) return Effect.succeed(answer)
         if (answer.reason === "closed") {
           leave("Abandoned")
-          if (first) refuse(answer)
           return Effect.fail(answer)
         }
         if (first) {
@@ -544,8 +556,7 @@ export const make = Effect.fnUntraced(function* (
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(attempt(worker, restore), (answer) => {
           if (answer instanceof CoroutinePool.PoolRejected) {
-            // Like the in-process pool, a closed pool answers false silently.
-            if (answer.reason !== "closed") refuse(answer)
+            refuse(answer)
             return Effect.succeed(false)
           }
           const permits = manual.get(worker)
@@ -634,6 +645,11 @@ export const make = Effect.fnUntraced(function* (
         unqueue(waiter)
         publish("Abandoned", waiter.worker)
       }
+      // ...and woken now, rather than at their next poll.
+      signalFreed()
+      // Permits of `tryAcquire` are given back below: `release` now answers
+      // `PermitNotHeld`, as the in-process pool's does.
+      manual.clear()
       const owners = new Set<Fiber.Fiber<unknown, unknown>>()
       for (const holder of held) if (holder.owner !== undefined && holder.owner !== current) owners.add(holder.owner)
       return Fiber.interruptAll(owners).pipe(
@@ -661,24 +677,23 @@ export const make = Effect.fnUntraced(function* (
         ? Effect.fail(new CoroutinePool.InvalidPoolSize({ max: size }))
         : size === max
           ? Effect.void
-          : Effect.fail(new PoolStore.PoolMaxMismatch({ key, stored: max, requested: size })),
+          : Effect.fail(new PoolStore.PoolConfigMismatch({ key, option: "max", stored: max, requested: size })),
     events: Stream.unwrap(subscribe),
     subscribe
   }
   return pool
 })
 
-// A finite duration of at least `least` milliseconds, in whole milliseconds.
+// A duration within `bounds`, in whole milliseconds.
 const decodeMillis = (
   option: "ttl" | "poll",
   input: Duration.Input,
-  least: number
+  bounds: { readonly min: number; readonly max: number }
 ): Effect.Effect<number, CoroutinePool.InvalidPoolOption> => {
-  const duration = Duration.fromInput(input)
-  const millis = Option.isSome(duration) ? Duration.toMillis(duration.value) : Number.NaN
-  return Number.isFinite(millis) && millis >= least
-    ? Effect.succeed(Math.floor(millis))
-    : Effect.fail(new CoroutinePool.InvalidPoolOption({ option, value: input }))
+  const millis = Decode.millis(input, bounds)
+  return millis === undefined
+    ? Effect.fail(new CoroutinePool.InvalidPoolOption({ option, value: input }))
+    : Effect.succeed(Math.floor(millis))
 }
 
 /**

@@ -67,7 +67,7 @@ const dir = () => mkdtempSync(join(tmpdir(), "cp-redis-"))
 
 // Starts redis-server on `port` and resolves once it said it is ready and
 // answered PING; rejects (after making sure it is gone) when it exited first
-// (the port was taken) or did not get ready within 5 s.
+// (the port was taken) or did not get ready within 30 s.
 const launch = (port: number): Promise<Running> =>
   new Promise((resolve, reject) => {
     const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
@@ -98,7 +98,7 @@ const launch = (port: number): Promise<Running> =>
     }
     child.stdout?.on("data", collect)
     child.stderr?.on("data", collect)
-    const deadline = Date.now() + 5000
+    const deadline = Date.now() + 30_000
     const poll = () => {
       if (exitedFlag) {
         reject(new Error(`redis-server on port ${port} exited before it was ready:\n${running.output}`))
@@ -106,7 +106,7 @@ const launch = (port: number): Promise<Running> =>
       }
       if (Date.now() > deadline) {
         process.kill(running.pid, "SIGKILL")
-        void exited.then(() => reject(new Error(`redis-server on port ${port} not ready in 5 s:\n${running.output}`)))
+        void exited.then(() => reject(new Error(`redis-server on port ${port} not ready in 30 s:\n${running.output}`)))
         return
       }
       if (!running.output.includes("Ready to accept connections")) {

@@ -21,6 +21,7 @@ import {
 import { Redis } from "effect/persistence"
 import { TestClock } from "effect/testing"
 import { CoroutinePool, PoolStore, SharedPool } from "../src/index.ts"
+import * as RedisScripts from "../src/internal/redisScripts.ts"
 import * as RecordingTracer from "./RecordingTracer.ts"
 
 // The memory store with some operations replaced, to stage store behaviour.
@@ -37,9 +38,13 @@ const storeWith = (overrides: (store: PoolStore.PoolStore["Service"]) => Partial
 const failure = (error: { readonly _tag: string }) =>
   error instanceof CoroutinePool.PoolRejected ? [error.reason, error.active, error.max] : error._tag
 
-const storeDown = storeWith(() => ({
-  acquire: ({ key }) => Effect.fail(new PoolStore.PoolStoreError({ key, operation: "acquire", detail: "down" }))
-}))
+const storeFailing = (reason: PoolStore.PoolStoreError["reason"]) =>
+  storeWith(() => ({
+    acquire: ({ key }) =>
+      Effect.fail(new PoolStore.PoolStoreError({ key, operation: "acquire", reason, detail: "down" }))
+  }))
+
+const storeDown = storeFailing("unavailable")
 
 // A pool in a scope of its own, with its events recorded from the start.
 const recorded = (options: SharedPool.Options) =>
@@ -206,8 +211,8 @@ describe("SharedPool", () => {
       const waiter = yield* fork(pool.withPermitWaiting("waiter")(Effect.void))
       yield* TestClock.adjust("20 millis")
       yield* close
-      yield* TestClock.adjust("100 millis")
-      assert.deepStrictEqual(failure(yield* Effect.flip(Fiber.join(waiter))), ["closed", 0, 1])
+      // Answered as the pool closed (see the next test), while its lease was still held.
+      assert.deepStrictEqual(failure(yield* Effect.flip(Fiber.join(waiter))), ["closed", 1, 1])
       assert.isTrue(yield* other.pool.tryAcquire("other"), "the closed pool's lease came back")
       yield* other.close
       assert.deepStrictEqual(yield* lines, [
@@ -258,6 +263,76 @@ describe("SharedPool", () => {
       assert.isTrue(yield* pool.tryAcquire("b"))
       yield* pool.release("b")
     }).pipe(Effect.scoped, Effect.provide(storeDown))
+  )
+
+  it.effect("fail open applies to an unreachable or silent store only, never to one that refuses", () =>
+    Effect.gen(function* () {
+      for (const reason of ["timeout", "unavailable"] as const) {
+        const pool = yield* SharedPool.make({ key: "k", max: 1, onStoreError: "allow" }).pipe(
+          Effect.provide(storeFailing(reason))
+        )
+        assert.isTrue(yield* pool.tryAcquire("w"), reason)
+        yield* pool.release("w")
+      }
+      const pool = yield* SharedPool.make({ key: "k", max: 1, onStoreError: "allow" }).pipe(
+        Effect.provide(storeFailing("refused"))
+      )
+      const ran = yield* Ref.make(false)
+      const error = yield* Effect.flip(pool.withPermit("w")(Ref.set(ran, true)))
+      assert.deepStrictEqual([error._tag, (error as PoolStore.PoolStoreError).reason], ["PoolStoreError", "refused"])
+      assert.strictEqual((yield* Effect.flip(pool.tryAcquire("w")))._tag, "PoolStoreError")
+      assert.deepStrictEqual([yield* Ref.get(ran), yield* pool.active, (yield* pool.stats).acquired], [false, 0, 0])
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("closing answers a queued caller at once, not at its next poll", () =>
+    Effect.gen(function* () {
+      const { close, pool } = yield* recorded({ key: "k", max: 1, maxWaiting: 1, poll: "5 seconds" })
+      assert.isTrue(yield* pool.tryAcquire("holder"))
+      const waiter = yield* fork(pool.withPermitWaiting("waiter")(Effect.void))
+      yield* TestClock.adjust("10 millis")
+      assert.isUndefined(waiter.pollUnsafe())
+      yield* close
+      const exit = waiter.pollUnsafe()
+      assert.isDefined(exit, "answered before any time passed")
+      // As an in-process pool does: turned away before the holder's permit came back.
+      assert.deepStrictEqual(failure(yield* Effect.flip(Fiber.join(waiter))), ["closed", 1, 1])
+      assert.strictEqual(yield* Clock.currentTimeMillis, 10)
+    }).pipe(Effect.provide(PoolStore.layerStoreMemory))
+  )
+
+  it.effect("after close both pools answer alike: PermitNotHeld for a returned permit, no call counted", () =>
+    Effect.gen(function* () {
+      const afterClose = (
+        make: Effect.Effect<CoroutinePool.CoroutinePool<unknown>, unknown, Scope.Scope | PoolStore.PoolStore>
+      ) =>
+        Effect.gen(function* () {
+          const scope = yield* Scope.make()
+          const pool = yield* Scope.provide(make, scope)
+          assert.isTrue(yield* pool.tryAcquire("manual"))
+          yield* pool.withPermit("done")(Effect.void)
+          yield* Scope.close(scope, Exit.void)
+          const answers = [
+            yield* Effect.flip(pool.release("manual")),
+            yield* pool.tryAcquire("try"),
+            yield* Effect.flip(pool.withPermit("now")(Effect.void)),
+            yield* Effect.flip(pool.withPermitWaiting("wait")(Effect.void)),
+            yield* Effect.flip(Effect.scoped(pool.acquire("scoped")))
+          ]
+          return { answers, stats: yield* pool.stats }
+        })
+      const local = yield* afterClose(CoroutinePool.make({ max: 2, maxWaiting: 1 }))
+      const shared = yield* afterClose(SharedPool.make({ key: "k", max: 2, maxWaiting: 1 }))
+      assert.deepStrictEqual(shared, local)
+      assert.deepStrictEqual(local.answers, [
+        new CoroutinePool.PermitNotHeld({ worker: "manual" }),
+        false,
+        new CoroutinePool.PoolRejected({ worker: "now", reason: "closed", active: 0, max: 2 }),
+        new CoroutinePool.PoolRejected({ worker: "wait", reason: "closed", active: 0, max: 2 }),
+        new CoroutinePool.PoolRejected({ worker: "scoped", reason: "closed", active: 0, max: 2 })
+      ])
+      assert.deepStrictEqual([local.stats.acquired, local.stats.released, local.stats.rejected], [2, 2, 0])
+    }).pipe(Effect.provide(PoolStore.layerStoreMemory))
   )
 
   it.effect("withPermitWaiting asks the store again until a permit frees, up to maxWaiting and maxWait", () =>
@@ -315,16 +390,27 @@ describe("SharedPool", () => {
     }).pipe(Effect.scoped, Effect.provide(PoolStore.layerStoreMemory))
   )
 
-  it.effect("replicas that disagree on max are refused; resize keeps the shared max", () =>
+  it.effect("replicas that disagree on max or ttl are refused; resize keeps the shared max", () =>
     Effect.gen(function* () {
       const a = yield* SharedPool.make({ key: "k", max: 2 })
       const b = yield* SharedPool.make({ key: "k", max: 3 })
+      const c = yield* SharedPool.make({ key: "k", max: 2, ttl: "300 millis" })
       assert.isTrue(yield* a.tryAcquire("a"))
       const error = yield* Effect.flip(b.tryAcquire("b"))
-      assert.deepStrictEqual(error, new PoolStore.PoolMaxMismatch({ key: "k", stored: 2, requested: 3 }))
+      assert.deepStrictEqual(
+        error,
+        new PoolStore.PoolConfigMismatch({ key: "k", option: "max", stored: 2, requested: 3 })
+      )
       assert.strictEqual(error.message, "Pool k: the store holds max 2, this process asked for 3")
+      const ttl = yield* Effect.flip(c.withPermit("c")(Effect.void))
+      assert.deepStrictEqual(
+        ttl,
+        new PoolStore.PoolConfigMismatch({ key: "k", option: "ttl", stored: 10_000, requested: 300 })
+      )
+      assert.strictEqual(ttl.message, "Pool k: the store holds ttl 10000 ms, this process asked for 300 ms")
+      assert.deepStrictEqual([yield* c.active, (yield* c.stats).acquired], [0, 0])
       yield* a.resize(2)
-      assert.strictEqual((yield* Effect.flip(a.resize(5)))._tag, "PoolMaxMismatch")
+      assert.strictEqual((yield* Effect.flip(a.resize(5)))._tag, "PoolConfigMismatch")
       assert.strictEqual((yield* Effect.flip(a.resize(0)))._tag, "InvalidPoolSize")
       yield* a.release("a")
     }).pipe(Effect.scoped, Effect.provide(PoolStore.layerStoreMemory))
@@ -336,12 +422,23 @@ describe("SharedPool", () => {
         const error = yield* Effect.flip(SharedPool.make({ key, max: 1 }))
         assert.deepStrictEqual(error, new PoolStore.InvalidStoreOption({ option: "key", value: key }))
       }
+      // The ttl is checked against what a store can take (whole millis from
+      // 30 ms to an hour) before anything is asked, never refused later.
       const bad: ReadonlyArray<Partial<SharedPool.Options>> = [
         { ttl: "10 millis" },
+        { ttl: "29 millis" },
         { ttl: "Infinity" },
+        { ttl: 1e16 },
+        { ttl: "100000000000 days" },
+        { ttl: "61 minutes" },
+        { ttl: Number.NaN },
+        { ttl: { millis: 500 } as never },
+        { ttl: {} as never },
         { ttl: "soon" as never },
         { poll: "0 millis" },
         { poll: -5 },
+        { poll: "2 minutes" },
+        { poll: Number.NaN },
         { onStoreError: "fail-open" as never }
       ]
       for (const options of bad) {
@@ -410,6 +507,8 @@ describe("SharedPool", () => {
       } as unknown as Redis.Redis["Service"])
       const bad = [
         [{ prefix: "a b" }, "prefix", "a b"],
+        // with "eu:pay", the same keys as prefix "shop"
+        [{ prefix: "shop:eu" }, "prefix", "shop:eu"],
         [{ timeout: "0 millis" }, "timeout", "0 millis"],
         [{ timeout: "Infinity" }, "timeout", "Infinity"]
       ] as const
@@ -428,6 +527,30 @@ describe("SharedPool", () => {
       assert.deepStrictEqual(fromConfig, new PoolStore.InvalidStoreOption({ option: "prefix", value: "{slot}" }))
       assert.deepStrictEqual(sent, [])
     }).pipe(Effect.scoped)
+  )
+
+  it.effect.prop(
+    "distinct prefix and key pairs that the store accepts never name the same Redis keys",
+    {
+      pairs: Schema.Array(
+        Schema.Tuple([
+          Schema.Literals(["a", "b", "a.b", "a-b", "ab"]),
+          Schema.Literals(["c", "b:c", "c:d", "b", "a:b"])
+        ])
+      ).check(Schema.isMinLength(2), Schema.isMaxLength(6))
+    },
+    ({ pairs }) =>
+      Effect.gen(function* () {
+        const seen = new Map<string, string>()
+        for (const [prefix, key] of pairs) {
+          yield* PoolStore.validateName("prefix", prefix)
+          yield* PoolStore.validateName("key", key)
+          const name = RedisScripts.keysOf(prefix, key).leases
+          const pair = `${prefix} + ${key}`
+          assert.strictEqual(seen.get(name) ?? pair, pair, `${name} named twice`)
+          seen.set(name, pair)
+        }
+      })
   )
 
   it.effect("layerConfig reads POOL_KEY, POOL_MAX and POOL_TTL, and a missing key names it", () =>
@@ -511,7 +634,7 @@ describe("SharedPool", () => {
         }
         for (const pool of pools) assert.strictEqual(yield* pool.active, 0)
         // Every lease came back: a fresh pool takes all `max` permits.
-        const fresh = yield* SharedPool.make({ key: "prop", max })
+        const fresh = yield* SharedPool.make({ key: "prop", max, ttl: "90 millis" })
         for (let i = 0; i < max; i++) assert.isTrue(yield* fresh.tryAcquire(i))
         assert.isFalse(yield* fresh.tryAcquire(max))
       }).pipe(

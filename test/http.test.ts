@@ -292,7 +292,9 @@ describe("HttpAdmission.layerShared", () => {
         PoolStore.PoolStore,
         PoolStore.PoolStore.of({
           acquire: ({ key }) =>
-            Effect.fail(new PoolStore.PoolStoreError({ key, operation: "acquire", detail: "down" })),
+            Effect.fail(
+              new PoolStore.PoolStoreError({ key, operation: "acquire", reason: "unavailable", detail: "down" })
+            ),
           renew: () => Effect.succeed(false),
           release: () => Effect.succeed(-1)
         })

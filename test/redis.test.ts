@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url"
 import * as NodeRedis from "@effect/platform-node/NodeRedis"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Duration, Effect, Fiber, Layer, Logger, References, Schedule } from "effect"
+import type * as CoroutinePool from "../src/CoroutinePool.ts"
 import * as PoolStore from "../src/PoolStore.ts"
 import * as SharedPool from "../src/SharedPool.ts"
 import * as RedisServer from "./RedisServer.ts"
@@ -78,9 +79,17 @@ const warm = (store: Store, options: { key: string; max: number; ttl: number }) 
 
 const workerScript = fileURLToPath(new URL("./redis-worker.ts", import.meta.url))
 
+// How long a worker process may take to start and connect (Node boots, loads
+// the library and connects to Redis): generous, since a busy machine may
+// take seconds. It is never part of a bound a test measures: those start
+// once the worker said it is ready.
+const startUp = 60_000
+
 interface Worker {
   readonly name: string
   readonly events: ReadonlyArray<WorkerEvent>
+  /** Waits (up to `startUp` millis) until the worker has made its pool and said so. */
+  readonly ready: Effect.Effect<Extract<WorkerEvent, { event: "ready" }>>
   readonly signal: (signal: NodeJS.Signals) => Effect.Effect<void>
   /** Opens the worker's gate (see `WorkerArgs.gate`). */
   readonly go: Effect.Effect<void>
@@ -178,18 +187,20 @@ const spawnWorker = (
           }
         })
       const nodePid = () => (options.faketime === undefined ? child.pid : events.find(is("ready"))?.pid)
+      const ready = waitFor(is("ready"), startUp)
       const worker: Worker = {
         name: args.name,
         events,
+        ready,
         signal: (signal) =>
-          Effect.map(waitFor(is("ready")), (ready) => {
-            process.kill(ready.pid, signal)
+          Effect.map(ready, (event) => {
+            process.kill(event.pid, signal)
           }),
         go: Effect.sync(() => {
           child.stdin?.write("go\n")
         }),
         waitFor,
-        exit: (timeout = 10_000) =>
+        exit: (timeout = 30_000) =>
           Effect.promise(() => exited).pipe(
             Effect.timeoutOrElse({
               duration: timeout,
@@ -238,11 +249,15 @@ const maxOverlap = (intervals: ReadonlyArray<{ readonly start: number; readonly 
 const helds = (workers: ReadonlyArray<Worker>) =>
   workers.flatMap((worker) => worker.events.filter(is("held")).map((held) => ({ ...held, process: worker.name })))
 
+// Start-up on a busy machine (servers, worker processes) may take a while;
+// the bounds each test measures are its own assertions, not this timeout.
+const suite = { timeout: 120_000 }
+
 afterAll(() => {
   assert.deepStrictEqual(RedisServer.running(), [], "every redis-server this file started was stopped")
 })
 
-describe.concurrent("PoolStore on Redis: the store's own guarantees", () => {
+describe.concurrent("PoolStore on Redis: the store's own guarantees", suite, () => {
   it.live("grants up to max, then Full with a retry hint; fences increase", () =>
     Effect.gen(function* () {
       const server = yield* RedisServer.scoped
@@ -317,12 +332,23 @@ describe.concurrent("PoolStore on Redis: the store's own guarantees", () => {
       assert.strictEqual(yield* server.cli("ZSCORE", leases, lease.id), "")
 
       // expired, then renewed: false, and it is removed rather than revived
-      const expiring = (yield* acquireGranted(store, { key, max: 2, ttl: 200 })).lease
-      yield* Effect.sleep(300)
-      assert.strictEqual(yield* server.cli("ZCARD", leases), "1", "expired but not purged yet")
-      assert.isFalse(yield* store.renew({ key, lease: expiring }))
-      assert.strictEqual(yield* server.cli("ZCARD", leases), "0")
-      assert.strictEqual(yield* store.release({ key, lease: expiring }), -1)
+      // (a key's leases all last its ttl: a short one needs a key of its own)
+      const short = { key: "renew-short", max: 2, ttl: TTL }
+      const shortLeases = keysOf(short.key).leases
+      yield* warm(store, short)
+      const expiring = (yield* acquireGranted(store, short)).lease
+      yield* Effect.sleep(TTL * 0.6)
+      const later = (yield* acquireGranted(store, short)).lease
+      // `expiring` has passed its deadline; `later` has half a TTL to go.
+      yield* Effect.sleep(TTL * 0.5)
+      assert.strictEqual(yield* server.cli("ZCARD", shortLeases), "2", "expired but not purged yet")
+      assert.isFalse(yield* store.renew({ key: short.key, lease: expiring }))
+      assert.strictEqual(yield* server.cli("ZRANGE", shortLeases, "0", "-1"), later.id)
+      assert.strictEqual(yield* store.release({ key: short.key, lease: expiring }), -1)
+      // the last lease's deadline passed: the set went by itself, nobody purged it
+      yield* Effect.sleep(TTL * 0.6)
+      assert.strictEqual(yield* server.cli("EXISTS", shortLeases), "0")
+      assert.isFalse(yield* store.renew({ key: short.key, lease: later }))
     })
   )
 
@@ -402,7 +428,7 @@ describe.concurrent("PoolStore on Redis: the store's own guarantees", () => {
     })
   )
 
-  it.live("a second max for the same key fails with PoolMaxMismatch and grants nothing", () =>
+  it.live("a second max for the same key fails with PoolConfigMismatch and grants nothing", () =>
     Effect.gen(function* () {
       const server = yield* RedisServer.scoped
       const { store } = yield* connect(server)
@@ -410,9 +436,9 @@ describe.concurrent("PoolStore on Redis: the store's own guarantees", () => {
       yield* warm(store, { key, max: 2, ttl: TTL })
       const a = yield* acquireGranted(store, { key, max: 2, ttl: TTL })
       const error = yield* Effect.flip(store.acquire({ key, max: 3, ttl: TTL }))
-      assert.strictEqual(error._tag, "PoolMaxMismatch")
-      if (error._tag === "PoolMaxMismatch") {
-        assert.deepStrictEqual([error.key, error.stored, error.requested], [key, 2, 3])
+      assert.strictEqual(error._tag, "PoolConfigMismatch")
+      if (error._tag === "PoolConfigMismatch") {
+        assert.deepStrictEqual([error.key, error.option, error.stored, error.requested], [key, "max", 2, 3])
       }
       assert.strictEqual(yield* server.cli("ZRANGE", keysOf(key).leases, "0", "-1"), a.lease.id)
       // the stored max still works
@@ -453,7 +479,8 @@ describe.concurrent("PoolStore on Redis: the store's own guarantees", () => {
   it.live("an invalid prefix fails with InvalidStoreOption and writes nothing", () =>
     Effect.gen(function* () {
       const server = yield* RedisServer.scoped
-      for (const prefix of ["", "two words", "{slot}", "a".repeat(129), "new\nline"]) {
+      // "shop:eu" + "pay" and "shop" + "eu:pay" would name the same keys.
+      for (const prefix of ["", "two words", "{slot}", "a".repeat(129), "new\nline", "shop:eu"]) {
         const error = yield* Effect.flip(connect(server, { prefix }))
         assert.strictEqual(error._tag, "InvalidStoreOption", JSON.stringify(prefix))
         if (error._tag === "InvalidStoreOption") assert.deepStrictEqual([error.option, error.value], ["prefix", prefix])
@@ -464,11 +491,204 @@ describe.concurrent("PoolStore on Redis: the store's own guarantees", () => {
 })
 
 // ---------------------------------------------------------------------------
+// a key's contract, memory, and what a key leaves behind
+// ---------------------------------------------------------------------------
+
+// A shared pool over `store` in the current scope.
+const poolOn = (store: Store, options: SharedPool.Options) =>
+  SharedPool.make(options).pipe(Effect.provideService(PoolStore.PoolStore, store))
+
+describe.concurrent("SharedPool on Redis: a key's contract", suite, () => {
+  it.live("a replica with another ttl is refused, and the key stays warm for the others", () =>
+    Effect.gen(function* () {
+      const server = yield* RedisServer.scoped
+      const { store } = yield* connect(server)
+      const key = "contract"
+      const short = { key, max: 2, ttl: 300 }
+      yield* warm(store, short)
+      const held = yield* acquireGranted(store, short)
+      const fence = yield* server.cli("HGET", keysOf(key).meta, "fence")
+      // A deploy with a longer ttl: refused, naming what differs, touching nothing.
+      const error = yield* Effect.flip(store.acquire({ key, max: 2, ttl: 5000 }))
+      assert.deepStrictEqual(
+        error,
+        new PoolStore.PoolConfigMismatch({ key, option: "ttl", stored: 300, requested: 5000 })
+      )
+      const fromPool = yield* Effect.flip((yield* poolOn(store, { key, max: 2, ttl: "5 seconds" })).tryAcquire("w"))
+      assert.strictEqual(fromPool._tag, "PoolConfigMismatch")
+      assert.strictEqual(yield* server.cli("ZCARD", keysOf(key).leases), "1")
+      assert.strictEqual(yield* server.cli("HGET", keysOf(key).meta, "fence"), fence)
+      // ...and the others go on at once: no warm-up was started for them.
+      const next = yield* store.acquire(short)
+      assert.strictEqual(next._tag, "Granted", JSON.stringify(next))
+      assert.strictEqual(yield* store.release({ key, lease: held.lease }), 1)
+    })
+  )
+
+  it.live("after a data loss, replicas of one ttl never overlap; a shorter ttl can only as the README says", () =>
+    Effect.gen(function* () {
+      const server = yield* RedisServer.scoped
+      const { store } = yield* connect(server)
+      const long = 1500
+      // Asks every 10 ms from now on; answers when it was first granted.
+      const firstGrant = (pool: CoroutinePool.CoroutinePool<SharedPool.SharedPoolError>, worker: string) =>
+        Effect.gen(function* () {
+          const deadline = mono() + 5000
+          while (mono() < deadline) {
+            const got = yield* Effect.result(pool.tryAcquire(worker))
+            if (got._tag === "Success" && got.success) return mono()
+            yield* Effect.sleep(10)
+          }
+          return yield* Effect.die(new Error(`${worker} was not granted in 5 s`))
+        })
+      // A holder of `key` (ttl `long`), its permit held until its lease is lost.
+      const hold = (key: string) =>
+        Effect.gen(function* () {
+          const pool = yield* poolOn(store, { key, max: 1, ttl: long })
+          yield* warm(store, { key, max: 1, ttl: long })
+          const started = yield* Deferred.make<void>()
+          const holding = yield* Effect.forkChild(
+            pool.withPermit("holder")(Effect.andThen(Deferred.succeed(started, undefined), Effect.never)),
+            { startImmediately: true }
+          )
+          yield* Deferred.await(started)
+          // Answers when the holder learnt of its loss.
+          return Effect.map(Effect.flip(Fiber.join(holding)), (lost) => {
+            assert.deepInclude(lost, { _tag: "LeaseLost", reason: "missing" })
+            return mono()
+          })
+        })
+
+      // The configuration the store accepts: every replica with one ttl.
+      const lostSame = yield* hold("same")
+      const same = yield* poolOn(store, { key: "same", max: 1, ttl: long })
+      assert.isFalse(yield* same.tryAcquire("same"))
+      assert.strictEqual(yield* server.cli("FLUSHALL"), "OK")
+      const flushed = mono()
+      const sameGrant = yield* Effect.forkChild(firstGrant(same, "same"), { startImmediately: true })
+      const lostAt = yield* lostSame
+      const sameAt = yield* Fiber.join(sameGrant)
+      note("data loss, one ttl", { lostAfter: lostAt - flushed, grantedAfter: sameAt - flushed })
+      // The holder learns at its next renewal, a third of its ttl after the loss at most...
+      assert.isAtMost(lostAt - flushed, long / 3 + 150, "the holder stopped at its next renewal")
+      // ...and the others wait a whole ttl: no overlap.
+      assert.isAtLeast(sameAt, lostAt, "one ttl: no overlap")
+      assert.isAtLeast(sameAt - flushed, long - 5)
+
+      // A mis-deployment: a replica with a shorter ttl t. While the key's
+      // record exists it is refused; right after a loss it may record its own
+      // ttl first and be granted t later, while the holder (ttl T) works on
+      // until its next renewal: an overlap of at most T / 3 - t (README).
+      const lostOther = yield* hold("other")
+      const shorter = yield* poolOn(store, { key: "other", max: 1, ttl: 100 })
+      assert.strictEqual((yield* Effect.flip(shorter.tryAcquire("short")))._tag, "PoolConfigMismatch")
+      assert.strictEqual(yield* server.cli("FLUSHALL"), "OK")
+      const flushedAgain = mono()
+      const shortGrant = yield* Effect.forkChild(firstGrant(shorter, "short"), { startImmediately: true })
+      const otherLostAt = yield* lostOther
+      const shortAt = yield* Fiber.join(shortGrant)
+      note("data loss, shorter ttl", { lostAfter: otherLostAt - flushedAgain, grantedAfter: shortAt - flushedAgain })
+      assert.isAtLeast(shortAt - flushedAgain, 100 - 5)
+      assert.isAtMost(otherLostAt - flushedAgain, long / 3 + 150)
+      assert.isAtMost(otherLostAt - shortAt, long / 3 - 100 + 150, "the overlap the README states")
+    })
+  )
+
+  it.live(
+    "out of memory (maxmemory, noeviction): acquires refused, even failing open; renewals and releases go on",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* RedisServer.scoped
+        const { store } = yield* connect(server)
+        const key = "oom"
+        const options = { key, max: 3, ttl: 600 }
+        yield* warm(store, options)
+        const holder = yield* poolOn(store, { key, max: 3, ttl: 600 })
+        const open = yield* poolOn(store, { key, max: 3, ttl: 600, onStoreError: "allow" })
+        const started = yield* Deferred.make<void>()
+        const work = yield* Effect.forkChild(
+          holder.withPermit("long")(Effect.andThen(Deferred.succeed(started, undefined), Effect.sleep(2000))),
+          { startImmediately: true }
+        )
+        yield* Deferred.await(started)
+        const spare = yield* acquireGranted(store, options)
+
+        // Fill Redis, then cap its memory below what it uses: every write that
+        // needs memory is refused from now on.
+        yield* server.cli("CONFIG", "SET", "maxmemory-policy", "noeviction")
+        yield* server.cli(
+          "EVAL",
+          "for i = 1, 2000 do redis.call('SET', 'fill:' .. i, string.rep('x', 1000)) end return 1",
+          "0"
+        )
+        const used = Number(/used_memory:(\d+)/.exec(yield* server.cli("INFO", "memory"))?.[1])
+        yield* server.cli("CONFIG", "SET", "maxmemory", String(used - 200_000))
+        assert.match(yield* server.cli("SET", "probe", "1"), /^OOM/, "Redis is out of memory")
+
+        const refused = yield* Effect.flip(store.acquire(options))
+        assert.deepInclude(refused, { _tag: "PoolStoreError", operation: "acquire", reason: "refused" })
+        const ran: Array<string> = []
+        const closed = yield* Effect.flip(holder.withPermit("new")(Effect.sync(() => ran.push("closed"))))
+        const opened = yield* Effect.flip(open.withPermit("new")(Effect.sync(() => ran.push("open"))))
+        assert.deepInclude(closed, { _tag: "PoolStoreError", reason: "refused" })
+        assert.deepInclude(opened, { _tag: "PoolStoreError", reason: "refused" }, "fail open never overrules a refusal")
+        assert.deepStrictEqual(ran, [])
+        assert.strictEqual(yield* server.cli("ZCARD", keysOf(key).leases), "2", "nothing granted")
+
+        // The holder renews through three ttls and finishes; a release frees its slot.
+        assert.isTrue(yield* store.renew({ key, lease: spare.lease }))
+        yield* Fiber.join(work)
+        assert.strictEqual(yield* store.release({ key, lease: spare.lease }), 0)
+        assert.strictEqual(yield* server.cli("ZCARD", keysOf(key).leases), "0")
+
+        yield* server.cli("CONFIG", "SET", "maxmemory", "0")
+        assert.isTrue(yield* open.tryAcquire("after"), "granted again once memory is back")
+        yield* open.release("after")
+      })
+  )
+
+  it.live("what a key leaves behind: a record that expires after a day idle, and nothing else for long", () =>
+    Effect.gen(function* () {
+      const server = yield* RedisServer.scoped
+      const key = "leftover"
+      const options = { key, max: 2, ttl: 300 }
+      const keys = keysOf(key)
+      // Two processes' worth of pools use the key and go away cleanly.
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const { store } = yield* connect(server)
+          yield* warm(store, options)
+          const pools = [yield* poolOn(store, options), yield* poolOn(store, options)]
+          for (let round = 0; round < 3; round++) {
+            yield* Effect.forEach(pools, (pool, i) => pool.withPermit(i)(Effect.sleep(150)), { concurrency: 2 })
+          }
+          // A crashed holder: a lease nobody gives back.
+          yield* acquireGranted(store, options)
+          // A release of a lease that was never granted leaves a tombstone.
+          assert.strictEqual(yield* store.release({ key, lease: { id: "gone", fence: 0, ttl: 300 } }), -1)
+        })
+      )
+      const pttl = (name: string) => Effect.map(server.cli("PTTL", name), Number)
+      assert.strictEqual(yield* server.cli("ZCARD", keys.leases), "1", "the crashed holder's lease")
+      assert.isAtMost(yield* pttl(keys.leases), 300)
+      assert.isAbove(yield* pttl(keys.meta), 86_400_000 - 60_000)
+      assert.isAtMost(yield* pttl(keys.meta), 86_400_000)
+      assert.isAbove(yield* pttl(keys.tomb), 0)
+      assert.isAtMost(yield* pttl(keys.tomb), 60_000)
+      // Nobody touches the key again: its leases go with the last deadline.
+      yield* Effect.sleep(400)
+      assert.strictEqual(yield* server.cli("EXISTS", keys.leases), "0")
+      assert.deepStrictEqual((yield* server.cli("KEYS", "*")).split("\n").sort(), [keys.meta, keys.tomb].sort())
+    })
+  )
+})
+
+// ---------------------------------------------------------------------------
 // faults, across processes
 // ---------------------------------------------------------------------------
 
 // Heavy or whole-server faults, one at a time.
-describe("SharedPool on Redis: load and crashes", () => {
+describe("SharedPool on Redis: load and crashes", suite, () => {
   it.live("8 processes x 6 fibers never hold more than max permits at once", () =>
     Effect.gen(function* () {
       const server = yield* RedisServer.scoped
@@ -488,10 +708,10 @@ describe("SharedPool on Redis: load and crashes", () => {
             scenario: { _tag: "churn", fibers: 6, duration: 6500, hold: [5, 450], backoff: [5, 40] }
           })
       )
-      yield* Effect.forEach(workers, (worker) => worker.waitFor(is("ready")), { discard: true })
+      yield* Effect.forEach(workers, (worker) => worker.ready, { discard: true })
       yield* Fiber.join(warming)
       yield* Effect.forEach(workers, (worker) => worker.go, { discard: true })
-      const done = yield* Effect.forEach(workers, (worker) => worker.waitFor(is("done"), 20_000))
+      const done = yield* Effect.forEach(workers, (worker) => worker.waitFor(is("done"), startUp))
       for (const worker of workers) assert.strictEqual(yield* worker.exit(), 0, worker.diagnostics())
 
       const intervals = helds(workers)
@@ -592,7 +812,7 @@ describe("SharedPool on Redis: load and crashes", () => {
               scenario: { _tag: "churn", fibers: 4, duration: 4800, hold: [5, 300], backoff: [5, 30] }
             })
         )
-        yield* Effect.forEach(workers, (worker) => worker.waitFor(is("ready")), { discard: true })
+        yield* Effect.forEach(workers, (worker) => worker.ready, { discard: true })
         yield* Fiber.join(warming)
         yield* Effect.forEach(workers, (worker) => worker.go, { discard: true })
         yield* Effect.sleep(1200)
@@ -606,15 +826,17 @@ describe("SharedPool on Redis: load and crashes", () => {
         yield* server.restart()
         // Every worker (and this process) reconnects: 4 + 1 clients, + redis-cli itself.
         const clients = Effect.map(server.cli("CLIENT", "LIST"), (list) => list.split("\n").length)
+        // (Reconnecting is node-redis's business, not a bound of the pool's:
+        // on a busy machine it may take a while.)
         yield* clients.pipe(
           Effect.repeat({ until: (n) => n >= 6, schedule: Schedule.spaced(20) }),
           Effect.timeoutOrElse({
-            duration: 3000,
-            orElse: () => Effect.die(new Error("the clients did not all reconnect within 3 s"))
+            duration: startUp,
+            orElse: () => Effect.die(new Error("the clients did not all reconnect"))
           })
         )
 
-        const done = yield* Effect.forEach(workers, (worker) => worker.waitFor(is("done"), 20_000))
+        const done = yield* Effect.forEach(workers, (worker) => worker.waitFor(is("done"), startUp))
         for (const worker of workers) assert.strictEqual(yield* worker.exit(), 0, worker.diagnostics())
         // The server's clock on the monotonic one: the new epoch started at `since`.
         const since = Number(yield* server.cli("HGET", meta, "since")) - (Date.now() - mono())
@@ -649,7 +871,7 @@ describe("SharedPool on Redis: load and crashes", () => {
 })
 
 // One or two holders each, on servers of their own: run side by side.
-describe.concurrent("SharedPool on Redis: holders, outages and clocks", () => {
+describe.concurrent("SharedPool on Redis: holders, outages and clocks", suite, () => {
   it.live("a SIGKILLed holder's permit stays taken, then comes back within the TTL", () =>
     Effect.gen(function* () {
       const server = yield* RedisServer.scoped
@@ -658,6 +880,7 @@ describe.concurrent("SharedPool on Redis: holders, outages and clocks", () => {
       const first = yield* store.acquire(options)
       assert.strictEqual(first._tag, "Warming")
       const holder = yield* spawnWorker(server, { name: "holder", ...options, scenario: { _tag: "hold" } })
+      yield* holder.ready
       yield* holder.waitFor(is("granted"))
       // held well past one TTL: the holder renews it
       yield* Effect.sleep(TTL * 1.5)
@@ -690,8 +913,9 @@ describe.concurrent("SharedPool on Redis: holders, outages and clocks", () => {
       assert.strictEqual(first._tag, "Warming")
       const paused = yield* spawnWorker(server, { name: "paused", ...options, scenario: { _tag: "hold" } })
       const next = yield* spawnWorker(server, { name: "next", ...options, gate: true, scenario: { _tag: "hold" } })
+      yield* paused.ready
       yield* paused.waitFor(is("granted"))
-      yield* next.waitFor(is("ready"))
+      yield* next.ready
       yield* next.go
       yield* Effect.sleep(100)
       assert.isUndefined(next.events.find(is("granted")), "full while the first holder runs")
@@ -820,11 +1044,12 @@ describe.concurrent("SharedPool on Redis: holders, outages and clocks", () => {
         { name: "skewed-holder", ...options, gate: true, scenario: { _tag: "hold" } },
         { faketime: "+3h" }
       )
-      const ready = yield* skewed.waitFor(is("ready"))
+      const ready = yield* skewed.ready
       assert.isAtLeast(ready.wall - Date.now(), 2.9 * 3600_000, "faketime moved the worker's clock")
-      yield* skewedHolder.waitFor(is("ready"))
+      yield* skewedHolder.ready
 
       // a skewed client against a live holder
+      yield* holder.ready
       yield* holder.waitFor(is("granted"))
       yield* skewed.go
       yield* skewed.waitFor(is("done"))

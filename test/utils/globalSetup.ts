@@ -15,8 +15,8 @@ export default function setup(project: TestProject): void {
   if (!["", "0", "false"].includes(process.env.CI?.toLowerCase() ?? "")) {
     throw new Error(`CI is set and ${missing}: the Redis tests must run in CI. Install them: ${Tools.install}`)
   }
-  const skipped = found.redis
-    ? "the clock-skew test of test/redis.test.ts"
-    : "the Redis tests (test/redis.test.ts and the Redis part of test/consumer.test.ts)"
-  console.log(`Skipping ${skipped}: ${missing}. To run them: ${Tools.install}`)
+  const [skipped, them] = found.redis
+    ? ["the clock-skew test of test/redis.test.ts", "it"]
+    : ["the Redis tests (test/redis.test.ts and the Redis part of test/consumer.test.ts)", "them"]
+  console.log(`Skipping ${skipped}: ${missing}. To run ${them}: ${Tools.install}`)
 }

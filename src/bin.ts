@@ -10,10 +10,13 @@
  * as one line on stderr and ends the process with exit code 1, never with a
  * stack trace.
  *
+ * It runs on `@effect/platform-node`, an optional peer dependency of the
+ * package (the library itself does not need it): when that is not installed
+ * it says so in one line on stderr and exits with code 1.
+ *
  * @since 0.1.0
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as NodeServices from "@effect/platform-node/NodeServices"
+import { createRequire } from "node:module"
 import { Console, Duration, Effect, Runtime, Schema } from "effect"
 import { CliOutput, Command, Flag } from "effect/cli"
 import * as Demo from "./Demo.ts"
@@ -88,9 +91,34 @@ const presenter: CliOutput.Presenter = {
       : CliOutput.defaultPresenter.present(event)
 }
 
-demo.pipe(
-  Command.run({ version: "0.2.0" }),
-  Effect.provide(CliOutput.layerPresenter(presenter)),
-  Effect.provide(NodeServices.layer),
-  NodeRuntime.runMain
-)
+// This file is src/bin.ts in the repository and dist/bin.js in the package:
+// either way the package's package.json is one directory up.
+const { version } = createRequire(import.meta.url)("../package.json") as { readonly version: string }
+
+const platformInstalled = (): boolean => {
+  try {
+    import.meta.resolve("@effect/platform-node/NodeRuntime")
+    return true
+  } catch {
+    return false
+  }
+}
+
+if (platformInstalled()) {
+  const [NodeRuntime, NodeServices] = await Promise.all([
+    import("@effect/platform-node/NodeRuntime"),
+    import("@effect/platform-node/NodeServices")
+  ])
+  demo.pipe(
+    Command.run({ version }),
+    Effect.provide(CliOutput.layerPresenter(presenter)),
+    Effect.provide(NodeServices.layer),
+    NodeRuntime.runMain
+  )
+} else {
+  process.stderr.write(
+    "coroutine-pool: the demo needs @effect/platform-node, which is not installed (an optional peer dependency); " +
+      "run it with: npx -p coroutine-pool -p @effect/platform-node coroutine-pool --workers 6\n"
+  )
+  process.exitCode = 1
+}

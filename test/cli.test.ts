@@ -52,6 +52,14 @@ describe.concurrent("the demo CLI", () => {
     })
   )
 
+  it.live("--version prints the version in package.json", () =>
+    Effect.gen(function* () {
+      const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"))
+      const run = yield* cli("--version")
+      assert.deepStrictEqual(run, { code: 0, stdout: `coroutine-pool-demo v${version}\n`, stderr: "" })
+    })
+  )
+
   it.live("--timeline prints the ten lines, then the run's picture byte for byte", () =>
     Effect.gen(function* () {
       const run = yield* cli("--timeline")

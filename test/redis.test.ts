@@ -10,6 +10,7 @@ import * as PoolStore from "../src/PoolStore.ts"
 import * as SharedPool from "../src/SharedPool.ts"
 import * as RedisServer from "./RedisServer.ts"
 import type { WorkerArgs, WorkerEvent } from "./redis-worker.ts"
+import * as Tools from "./utils/Tools.ts"
 
 // The Redis lease store and shared pools against a real redis-server (one per
 // test, on a free loopback port), on the real clock. Leases are short (TTL
@@ -257,7 +258,7 @@ afterAll(() => {
   assert.deepStrictEqual(RedisServer.running(), [], "every redis-server this file started was stopped")
 })
 
-describe.concurrent("PoolStore on Redis: the store's own guarantees", suite, () => {
+describe.runIf(Tools.available().redis).concurrent("PoolStore on Redis: the store's own guarantees", suite, () => {
   it.live("grants up to max, then Full with a retry hint; fences increase", () =>
     Effect.gen(function* () {
       const server = yield* RedisServer.scoped
@@ -498,7 +499,7 @@ describe.concurrent("PoolStore on Redis: the store's own guarantees", suite, () 
 const poolOn = (store: Store, options: SharedPool.Options) =>
   SharedPool.make(options).pipe(Effect.provideService(PoolStore.PoolStore, store))
 
-describe.concurrent("SharedPool on Redis: a key's contract", suite, () => {
+describe.runIf(Tools.available().redis).concurrent("SharedPool on Redis: a key's contract", suite, () => {
   it.live("a replica with another ttl is refused, and the key stays warm for the others", () =>
     Effect.gen(function* () {
       const server = yield* RedisServer.scoped
@@ -688,7 +689,7 @@ describe.concurrent("SharedPool on Redis: a key's contract", suite, () => {
 // ---------------------------------------------------------------------------
 
 // Heavy or whole-server faults, one at a time.
-describe("SharedPool on Redis: load and crashes", suite, () => {
+describe.runIf(Tools.available().redis)("SharedPool on Redis: load and crashes", suite, () => {
   it.live("8 processes x 6 fibers never hold more than max permits at once", () =>
     Effect.gen(function* () {
       const server = yield* RedisServer.scoped
@@ -871,7 +872,7 @@ describe("SharedPool on Redis: load and crashes", suite, () => {
 })
 
 // One or two holders each, on servers of their own: run side by side.
-describe.concurrent("SharedPool on Redis: holders, outages and clocks", suite, () => {
+describe.runIf(Tools.available().redis).concurrent("SharedPool on Redis: holders, outages and clocks", suite, () => {
   it.live("a SIGKILLed holder's permit stays taken, then comes back within the TTL", () =>
     Effect.gen(function* () {
       const server = yield* RedisServer.scoped
@@ -1026,7 +1027,8 @@ describe.concurrent("SharedPool on Redis: holders, outages and clocks", suite, (
       })
   )
 
-  it.live("a client whose clock is 3 hours ahead cannot take a live holder's slot, nor lose its own", () =>
+  const liveWithFaketime = it.live.runIf(Tools.available().faketime)
+  liveWithFaketime("a client whose clock is 3 hours ahead cannot take a live holder's slot, nor lose its own", () =>
     Effect.gen(function* () {
       const server = yield* RedisServer.scoped
       const { store } = yield* connect(server)

@@ -298,15 +298,15 @@ export const run: (options?: Options) => Effect.Effect<Timeline.Timeline, Invali
       })
     )
     const entries: Array<Timeline.Entry> = []
-    const format =
-      options.print === "json" ? Timeline.formatJson : (entry: Timeline.Entry) => CoroutinePool.formatEvent(entry.event)
+    const format = (entry: Timeline.Entry, event: CoroutinePool.PoolEvent) =>
+      options.print === "json" ? Timeline.formatJson(entry) : CoroutinePool.formatEvent(event)
     let current = 0
     const printer = yield* Effect.forkChild(
       Stream.runForEach(events, (event) => {
         while ((instants[current + 1]?.from ?? Number.POSITIVE_INFINITY) <= entries.length) current++
         const entry: Timeline.Entry = { at: instants[current]?.at ?? 0, event }
         entries.push(entry)
-        return Console.log(format(entry))
+        return Console.log(format(entry, event))
       })
     )
 

@@ -7,16 +7,17 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import type * as Types from "effect/Types"
 import * as CoroutinePool from "./CoroutinePool.ts"
+import * as Decode from "./internal/options.ts"
 import * as SharedPool from "./SharedPool.ts"
 
 /**
@@ -156,7 +157,8 @@ export class InvalidRetryAfter extends Schema.TaggedError<InvalidRetryAfter>()("
 export const layer = (options?: Options): Layer.Layer<never, InvalidRetryAfter, CoroutinePool.CoroutinePool> =>
   HttpRouter.middleware(
     Effect.gen(function* () {
-      return yield* admission(yield* CoroutinePool.CoroutinePool, options)
+      const pool = yield* CoroutinePool.CoroutinePool
+      return yield* admission(pool.acquire, (_, handler) => handler, options)
     })
   ).layer
 
@@ -170,7 +172,8 @@ export const layer = (options?: Options): Layer.Layer<never, InvalidRetryAfter, 
  * lease ends), rounded up to whole seconds, if that is longer than
  * `retryAfter`. When the store cannot be reached the request is refused
  * (`503`, `{"error":"unavailable"}`): the pool fails closed unless it was made
- * with `onStoreError: "allow"`.
+ * with `onStoreError: "allow"`. The route's handler reads the request's lease
+ * (and its fencing token) with `SharedPool.CurrentLease`.
  *
  * **Example** (One limit for a route across replicas)
  *
@@ -194,12 +197,23 @@ export const layer = (options?: Options): Layer.Layer<never, InvalidRetryAfter, 
 export const layerShared = (options?: Options): Layer.Layer<never, InvalidRetryAfter, SharedPool.SharedPool> =>
   HttpRouter.middleware(
     Effect.gen(function* () {
-      return yield* admission(yield* SharedPool.SharedPool, options)
+      const pool = yield* SharedPool.SharedPool
+      return yield* admission(
+        pool.acquire,
+        (lease, handler) =>
+          lease === undefined ? handler : Effect.provideService(handler, SharedPool.CurrentLease, lease),
+        options
+      )
     })
   ).layer
 
-const admission = Effect.fnUntraced(function* <E extends { readonly _tag: string }>(
-  pool: CoroutinePool.CoroutinePool<E>,
+type Handler = Effect.Effect<HttpServerResponse.HttpServerResponse, Types.unhandled>
+
+// Takes a permit for each request with `acquire` (what it answers, a lease
+// say, `provide` hands to the handler) and turns the refused away.
+const admission = Effect.fnUntraced(function* <A, E extends { readonly _tag: string }>(
+  acquire: (worker: CoroutinePool.WorkerId) => Effect.Effect<A, CoroutinePool.PoolRejected | E, Scope.Scope>,
+  provide: (acquired: A, handler: Handler) => Handler,
   options: Options | undefined
 ) {
   const retryAfter = yield* decodeRetryAfter(options?.retryAfter)
@@ -217,16 +231,16 @@ const admission = Effect.fnUntraced(function* <E extends { readonly _tag: string
       { status: 503, headers: { "retry-after": String(Math.max(Number(retryAfter), hint)) } }
     )
   }
-  return (httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, Types.unhandled>) =>
+  return (httpEffect: Handler) =>
     Effect.contextWith((context: Context.Context<HttpServerRequest.HttpServerRequest | HttpRouter.RouteContext>) => {
       const request = Context.get(context, HttpServerRequest.HttpServerRequest)
       const { route } = Context.get(context, HttpRouter.RouteContext)
       // `acquire` ties the permit to the request's scope (the current
       // `Scope`), which the server closes after the response is written
       // or the request is interrupted.
-      return Effect.matchEffect(pool.acquire(worker(request, route)), {
+      return Effect.matchEffect(acquire(worker(request, route)), {
         onFailure: (error) => Effect.succeed(refuse(error)),
-        onSuccess: () => httpEffect
+        onSuccess: (acquired) => provide(acquired, httpEffect)
       })
     })
 })
@@ -237,9 +251,8 @@ const routeLabel = (request: HttpServerRequest.HttpServerRequest, route: HttpRou
 // The header carries whole seconds, rounded up: "1.2 seconds" tells the
 // client to wait 2 rather than too little.
 const decodeRetryAfter = (input: Duration.Input | undefined): Effect.Effect<string, InvalidRetryAfter> => {
-  const duration = Duration.fromInput(input ?? "1 second")
-  if (Option.isNone(duration) || Duration.isNegative(duration.value) || !Duration.isFinite(duration.value)) {
-    return Effect.fail(new InvalidRetryAfter({ value: input }))
-  }
-  return Effect.succeed(String(Math.ceil(Duration.toSeconds(duration.value))))
+  const millis = Decode.millis(input ?? "1 second", { min: 0, max: Number.MAX_SAFE_INTEGER })
+  return millis === undefined
+    ? Effect.fail(new InvalidRetryAfter({ value: input }))
+    : Effect.succeed(String(Math.ceil(millis / 1000)))
 }

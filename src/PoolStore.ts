@@ -10,19 +10,16 @@
  * @since 0.2.0
  */
 
-import { randomUUID } from "node:crypto"
-import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import { Redis } from "effect/persistence"
-import * as Schema from "effect/Schema"
-import * as Options from "./internal/options.ts"
-import * as Scripts from "./internal/redisScripts.ts"
+import type { Redis } from "effect/persistence"
+import * as Errors from "./internal/errors.ts"
+import * as MemoryStore from "./internal/memoryStore.ts"
+import * as RedisStore from "./internal/redisStore.ts"
+import * as Store from "./internal/store.ts"
 
 // ---------------------------------------------------------------------------
 // models
@@ -37,11 +34,7 @@ import * as Scripts from "./internal/redisScripts.ts"
  * @since 0.2.0
  * @category models
  */
-export interface Lease {
-  readonly id: string
-  readonly fence: number
-  readonly ttl: number
-}
+export interface Lease extends Store.Lease {}
 
 /**
  * What a store answers to `acquire`: `Granted` with the lease and the number
@@ -53,10 +46,7 @@ export interface Lease {
  * @since 0.2.0
  * @category models
  */
-export type Admission =
-  | { readonly _tag: "Granted"; readonly lease: Lease; readonly holders: number }
-  | { readonly _tag: "Full"; readonly holders: number; readonly retryAfter: number }
-  | { readonly _tag: "Warming"; readonly retryAfter: number }
+export type Admission = Store.Admission
 
 // ---------------------------------------------------------------------------
 // errors
@@ -94,16 +84,13 @@ export type Admission =
  * @since 0.2.0
  * @category errors
  */
-export class PoolStoreError extends Schema.TaggedError<PoolStoreError>()("PoolStoreError", {
-  key: Schema.String,
-  operation: Schema.Literals(["acquire", "renew", "release"]),
-  reason: Schema.Literals(["timeout", "unavailable", "refused"]),
-  detail: Schema.String
-}) {
-  override get message(): string {
-    return `Pool ${this.key}: the store failed to ${this.operation} (${this.reason}): ${this.detail}`
-  }
-}
+export const PoolStoreError: typeof Errors.PoolStoreError = Errors.PoolStoreError
+
+/**
+ * @since 0.2.0
+ * @category errors
+ */
+export interface PoolStoreError extends Errors.PoolStoreError {}
 
 /**
  * The store holds this key with another `max` or `ttl`: replicas disagree on
@@ -121,17 +108,13 @@ export class PoolStoreError extends Schema.TaggedError<PoolStoreError>()("PoolSt
  * @since 0.3.0
  * @category errors
  */
-export class PoolConfigMismatch extends Schema.TaggedError<PoolConfigMismatch>()("PoolConfigMismatch", {
-  key: Schema.String,
-  option: Schema.Literals(["max", "ttl"]),
-  stored: Schema.Int,
-  requested: Schema.Int
-}) {
-  override get message(): string {
-    const unit = this.option === "ttl" ? " ms" : ""
-    return `Pool ${this.key}: the store holds ${this.option} ${this.stored}${unit}, this process asked for ${this.requested}${unit}`
-  }
-}
+export const PoolConfigMismatch: typeof Errors.PoolConfigMismatch = Errors.PoolConfigMismatch
+
+/**
+ * @since 0.3.0
+ * @category errors
+ */
+export interface PoolConfigMismatch extends Errors.PoolConfigMismatch {}
 
 /**
  * A held lease was lost: the store no longer had it when it was renewed
@@ -142,17 +125,13 @@ export class PoolConfigMismatch extends Schema.TaggedError<PoolConfigMismatch>()
  * @since 0.2.0
  * @category errors
  */
-export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
-  key: Schema.String,
-  worker: Schema.Union([Schema.Number, Schema.String]),
-  fence: Schema.Number,
-  reason: Schema.Literals(["missing", "deadline"])
-}) {
-  override get message(): string {
-    const why = this.reason === "missing" ? "the store no longer had it" : "no renewal was confirmed in time"
-    return `Pool ${this.key}: worker ${this.worker} lost its lease (fence ${this.fence}): ${why}`
-  }
-}
+export const LeaseLost: typeof Errors.LeaseLost = Errors.LeaseLost
+
+/**
+ * @since 0.2.0
+ * @category errors
+ */
+export interface LeaseLost extends Errors.LeaseLost {}
 
 /**
  * A key, prefix, worker id or timeout a store cannot take: keys are 1 to 128
@@ -164,31 +143,13 @@ export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
  * @since 0.2.0
  * @category errors
  */
-export class InvalidStoreOption extends Schema.TaggedError<InvalidStoreOption>()("InvalidStoreOption", {
-  option: Schema.Literals(["key", "prefix", "worker", "timeout"]),
-  value: Schema.Unknown
-}) {
-  override get message(): string {
-    const shown = typeof this.value === "string" ? JSON.stringify(this.value) : String(this.value)
-    return `Invalid ${this.option}: expected ${storeExpectations[this.option]}, got ${shown}`
-  }
-}
+export const InvalidStoreOption: typeof Errors.InvalidStoreOption = Errors.InvalidStoreOption
 
-const storeExpectations = {
-  key: "1 to 128 characters of A-Z a-z 0-9 . _ : -",
-  prefix: "1 to 128 characters of A-Z a-z 0-9 . _ -",
-  worker: "a number or 1 to 256 printable characters",
-  timeout: 'a finite duration of at least 1 millisecond, such as "500 millis"'
-} as const
-
-// The Redis keys of a pool are `{prefix:key}:...`. A prefix has no `:`, so
-// the first `:` inside the braces ends it, and distinct pairs never meet.
-const patterns = {
-  key: /^[A-Za-z0-9._:-]{1,128}$/,
-  prefix: /^[A-Za-z0-9._-]{1,128}$/
-} as const
-// Printable: no control characters, so a worker id cannot forge log lines.
-const WorkerPattern = /^[^\p{Cc}]{1,256}$/u
+/**
+ * @since 0.2.0
+ * @category errors
+ */
+export interface InvalidStoreOption extends Errors.InvalidStoreOption {}
 
 /**
  * Checks a key (letters, digits, `. _ : -`, 1 to 128 characters) or a prefix
@@ -197,10 +158,8 @@ const WorkerPattern = /^[^\p{Cc}]{1,256}$/u
  * @since 0.2.0
  * @category validation
  */
-export const validateName = (option: "key" | "prefix", value: unknown): Effect.Effect<string, InvalidStoreOption> =>
-  typeof value === "string" && patterns[option].test(value)
-    ? Effect.succeed(value)
-    : Effect.fail(new InvalidStoreOption({ option, value }))
+export const validateName: (option: "key" | "prefix", value: unknown) => Effect.Effect<string, InvalidStoreOption> =
+  Store.validateName
 
 /**
  * Checks a worker id: a finite number, or 1 to 256 printable characters.
@@ -208,8 +167,7 @@ export const validateName = (option: "key" | "prefix", value: unknown): Effect.E
  * @since 0.2.0
  * @category validation
  */
-export const isValidWorker = (worker: unknown): boolean =>
-  typeof worker === "number" ? Number.isFinite(worker) : typeof worker === "string" && WorkerPattern.test(worker)
+export const isValidWorker: (worker: unknown) => boolean = Store.isValidWorker
 
 // ---------------------------------------------------------------------------
 // service
@@ -235,45 +193,7 @@ export const isValidWorker = (worker: unknown): boolean =>
  * @since 0.2.0
  * @category services
  */
-export class PoolStore extends Context.Service<
-  PoolStore,
-  {
-    readonly acquire: (options: {
-      readonly key: string
-      readonly max: number
-      readonly ttl: number
-    }) => Effect.Effect<Admission, PoolStoreError | PoolConfigMismatch>
-    readonly renew: (options: { readonly key: string; readonly lease: Lease }) => Effect.Effect<boolean, PoolStoreError>
-    readonly release: (options: {
-      readonly key: string
-      readonly lease: Lease
-    }) => Effect.Effect<number, PoolStoreError>
-  }
->()("coroutine-pool/PoolStore") {}
-
-// SharedPool checks its options; a direct caller of a store gets the same
-// checks, so a bad key cannot break the one-hash-slot layout.
-const checkRequest = (key: string, max: number, ttl: number): PoolStoreError | undefined =>
-  patterns.key.test(key) && Number.isSafeInteger(max) && max >= 1 && Options.isTtl(ttl)
-    ? undefined
-    : new PoolStoreError({
-        key: String(key),
-        operation: "acquire",
-        reason: "refused",
-        detail: `invalid request: key ${JSON.stringify(key)}, max ${max}, ttl ${ttl} (whole millis from ${Options.ttlBounds.min} to ${Options.ttlBounds.max})`
-      })
-
-// ---------------------------------------------------------------------------
-// memory
-// ---------------------------------------------------------------------------
-
-interface MemoryEntry {
-  readonly max: number
-  readonly ttl: number
-  fence: number
-  // lease id -> deadline (millis of the store's clock)
-  readonly leases: Map<string, number>
-}
+export class PoolStore extends Context.Service<PoolStore, Store.Store>()("coroutine-pool/PoolStore") {}
 
 /**
  * Keeps leases in this process, judged by Effect's `Clock` (so `TestClock`
@@ -297,64 +217,7 @@ interface MemoryEntry {
  * @since 0.2.0
  * @category layers
  */
-export const layerStoreMemory: Layer.Layer<PoolStore> = Layer.sync(PoolStore, () => {
-  const entries = new Map<string, MemoryEntry>()
-  let ids = 0
-  const purge = (entry: MemoryEntry, now: number) => {
-    for (const [id, deadline] of entry.leases) if (deadline <= now) entry.leases.delete(id)
-  }
-  return PoolStore.of({
-    acquire: ({ key, max, ttl }) => {
-      const invalid = checkRequest(key, max, ttl)
-      if (invalid !== undefined) return Effect.fail(invalid)
-      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        let entry = entries.get(key)
-        if (entry === undefined) {
-          entry = { max, ttl, fence: 0, leases: new Map() }
-          entries.set(key, entry)
-        }
-        if (entry.max !== max) {
-          return Effect.fail(new PoolConfigMismatch({ key, option: "max", stored: entry.max, requested: max }))
-        }
-        if (entry.ttl !== ttl) {
-          return Effect.fail(new PoolConfigMismatch({ key, option: "ttl", stored: entry.ttl, requested: ttl }))
-        }
-        purge(entry, now)
-        if (entry.leases.size >= max) {
-          let earliest = Number.POSITIVE_INFINITY
-          for (const deadline of entry.leases.values()) if (deadline < earliest) earliest = deadline
-          return Effect.succeed<Admission>({ _tag: "Full", holders: entry.leases.size, retryAfter: earliest - now })
-        }
-        const lease: Lease = { id: `lease-${++ids}`, fence: ++entry.fence, ttl }
-        entry.leases.set(lease.id, now + ttl)
-        return Effect.succeed<Admission>({ _tag: "Granted", lease, holders: entry.leases.size })
-      })
-    },
-    renew: ({ key, lease }) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        const leases = entries.get(key)?.leases
-        const deadline = leases?.get(lease.id)
-        if (leases === undefined || deadline === undefined) return false
-        if (deadline <= now) {
-          leases.delete(lease.id)
-          return false
-        }
-        leases.set(lease.id, now + lease.ttl)
-        return true
-      }),
-    release: ({ key, lease }) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        const entry = entries.get(key)
-        if (entry === undefined || !entry.leases.delete(lease.id)) return -1
-        purge(entry, now)
-        return entry.leases.size
-      })
-  })
-})
-
-// ---------------------------------------------------------------------------
-// redis
-// ---------------------------------------------------------------------------
+export const layerStoreMemory: Layer.Layer<PoolStore> = Layer.sync(PoolStore, MemoryStore.make)
 
 /**
  * What {@link layerStoreRedis} takes.
@@ -370,63 +233,6 @@ export interface RedisOptions {
    * Default 2 seconds. Keep it well under the pools' lease TTL.
    */
   readonly timeout?: Duration.Input | undefined
-}
-
-// Fails with `onTimeout()` unless `self` ends within `millis` (and interrupts
-// it). Every store operation goes through this twice per permit, and
-// `Effect.timeoutOrElse` (a race of two forked fibers, one of them asleep)
-// cost about 40% of the client's CPU per round trip here: this forks one
-// fiber and sets one timer. It is a network timeout on real time, so it
-// uses the host's timer rather than Effect's Clock.
-const withDeadline = <A, E, E2>(
-  self: Effect.Effect<A, E>,
-  millis: number,
-  onTimeout: () => E2
-): Effect.Effect<A, E | E2> =>
-  Effect.withFiber((parent) =>
-    Effect.callback<A, E | E2>((resume) => {
-      const child = Effect.runForkWith(parent.context)(self)
-      const timer = setTimeout(() => {
-        // Resume first: interrupting may end the child synchronously, and its
-        // interruption must not be taken for the answer.
-        resume(Effect.fail(onTimeout()))
-        child.interruptUnsafe(parent.id)
-      }, millis)
-      child.addObserver((exit) => {
-        clearTimeout(timer)
-        resume(exit)
-      })
-      return Effect.sync(() => {
-        clearTimeout(timer)
-        child.interruptUnsafe(parent.id)
-      })
-    })
-  )
-
-const decodeTimeout = (input: Duration.Input | undefined): Effect.Effect<number, InvalidStoreOption> => {
-  const ms = Options.millis(input ?? "2 seconds", { min: 1, max: 86_400_000 })
-  return ms === undefined
-    ? Effect.fail(new InvalidStoreOption({ option: "timeout", value: input }))
-    : Effect.succeed(ms)
-}
-
-// A key's record (its max, ttl and fencing counter) expires once the key has
-// been idle this long: apps that make keys on the fly do not accumulate
-// them. It outlives every lease, since each acquire and renewal pushes it on.
-const metaIdleMillis = String(86_400_000)
-
-// Long enough to outlive any acquire still in flight for this id.
-const tombstoneMillis = (ttl: number) => String(Math.max(60_000, ttl * 10))
-
-// Redis answers an error reply (a word in capitals, then a message) when it
-// refuses a command; these few mean "not now" rather than "no". Anything that
-// is not a reply (a refused or lost connection, a client offline) means the
-// store could not be reached.
-const transientReply = /^(BUSY|LOADING|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|READONLY)\b/
-const reasonOf = (cause: unknown): PoolStoreError["reason"] => {
-  const message = cause instanceof Error ? cause.message : String(cause)
-  if (!/^[A-Z][A-Z_]+\b/.test(message)) return "unavailable"
-  return transientReply.test(message) ? "unavailable" : "refused"
 }
 
 /**
@@ -455,113 +261,9 @@ const reasonOf = (cause: unknown): PoolStoreError["reason"] => {
  * @since 0.2.0
  * @category constructors
  */
-export const makeStoreRedis = Effect.fnUntraced(function* (options?: RedisOptions) {
-  const prefix = yield* validateName("prefix", options?.prefix ?? "coroutine-pool")
-  const timeout = yield* decodeTimeout(options?.timeout)
-  const redis = yield* Redis.Redis
-  const acquireScript = Scripts.script<Scripts.AcquireReply>(redis, Scripts.ACQUIRE, 3)
-  const renewScript = Scripts.script<number>(redis, Scripts.RENEW, 2)
-  const releaseScript = Scripts.script<number>(redis, Scripts.RELEASE, 2)
-
-  const keysOf = (key: string) => Scripts.keysOf(prefix, key)
-
-  // node-redis cannot cancel a command once it is written, and its own
-  // timeouts do not fire after that, so every operation is bounded here.
-  const bounded = <A>(
-    key: string,
-    operation: PoolStoreError["operation"],
-    effect: Effect.Effect<A, Redis.RedisError>
-  ): Effect.Effect<A, PoolStoreError> =>
-    withDeadline(
-      Effect.catchTag(effect, "RedisError", (error) =>
-        Effect.fail(
-          new PoolStoreError({
-            key,
-            operation,
-            reason: reasonOf(error.cause),
-            detail: String(error.cause ?? error.message)
-          })
-        )
-      ),
-      timeout,
-      () => new PoolStoreError({ key, operation, reason: "timeout", detail: `no answer within ${timeout} ms` })
-    )
-
-  return PoolStore.of({
-    // A fresh lease id each time the effect runs, not each time it is built.
-    acquire: ({ key, max, ttl }) =>
-      Effect.suspend(() => {
-        const invalid = checkRequest(key, max, ttl)
-        if (invalid !== undefined) return Effect.fail(invalid)
-        const keys = keysOf(key)
-        const id = randomUUID()
-        const script = bounded(
-          key,
-          "acquire",
-          acquireScript(keys.leases, keys.meta, keys.tomb, id, String(max), String(ttl), metaIdleMillis)
-        ).pipe(
-          Effect.catchIf(
-            (error) => error.detail.includes("MISMATCH"),
-            (error) => {
-              const [, option, stored] = /MISMATCH (max|ttl) (\d+)/.exec(error.detail) ?? []
-              return Effect.fail(
-                option === "ttl"
-                  ? new PoolConfigMismatch({ key, option, stored: Number(stored), requested: ttl })
-                  : new PoolConfigMismatch({ key, option: "max", stored: Number(stored), requested: max })
-              )
-            }
-          )
-        )
-        return Effect.uninterruptibleMask((restore) =>
-          restore(script).pipe(
-            // Interrupted or timed out with the script in flight: release the id.
-            // A plain EVAL is one command on the wire even with a cold script
-            // cache, written at once, so Redis runs it after the acquire. (A
-            // mismatch is an answer: nothing was taken.)
-            Effect.onError((cause) =>
-              Cause.findErrorOption(cause).pipe(Option.exists((e) => e._tag === "PoolConfigMismatch"))
-                ? Effect.void
-                : redis
-                    .send("EVAL", Scripts.RELEASE, "2", keys.leases, keys.tomb, id, tombstoneMillis(ttl))
-                    .pipe(Effect.ignore, Effect.forkDetach)
-            ),
-            Effect.flatMap((reply): Effect.Effect<Admission, PoolStoreError> => {
-              switch (reply[0]) {
-                case "ok":
-                  return Effect.succeed({ _tag: "Granted", lease: { id, fence: reply[1], ttl }, holders: reply[2] })
-                case "full":
-                  return Effect.succeed({ _tag: "Full", retryAfter: reply[1], holders: reply[2] })
-                case "warming":
-                  return Effect.succeed({ _tag: "Warming", retryAfter: reply[1] })
-                default:
-                  // 'cancelled': this id was released before its acquire ran,
-                  // which a fresh id per call rules out; or an unknown reply.
-                  return Effect.fail(
-                    new PoolStoreError({
-                      key,
-                      operation: "acquire",
-                      reason: "refused",
-                      detail: `unexpected reply ${reply[0]}`
-                    })
-                  )
-              }
-            })
-          )
-        )
-      }),
-    renew: ({ key, lease }) => {
-      const keys = keysOf(key)
-      return Effect.map(
-        bounded(key, "renew", renewScript(keys.leases, keys.meta, lease.id, String(lease.ttl), metaIdleMillis)),
-        (n) => n === 1
-      )
-    },
-    release: ({ key, lease }) => {
-      const keys = keysOf(key)
-      return bounded(key, "release", releaseScript(keys.leases, keys.tomb, lease.id, tombstoneMillis(lease.ttl)))
-    }
-  })
-})
+export const makeStoreRedis: (
+  options?: RedisOptions
+) => Effect.Effect<PoolStore["Service"], InvalidStoreOption, Redis.Redis> = RedisStore.make
 
 /**
  * Provides a Redis-backed {@link PoolStore}; see {@link makeStoreRedis}.

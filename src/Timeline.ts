@@ -17,7 +17,8 @@ import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import * as CoroutinePool from "./CoroutinePool.ts"
+import type * as CoroutinePool from "./CoroutinePool.ts"
+import * as SharedEvents from "./internal/sharedEvents.ts"
 
 // ---------------------------------------------------------------------------
 // models
@@ -35,7 +36,7 @@ import * as CoroutinePool from "./CoroutinePool.ts"
  *
  * The schema reads and writes entries as plain data; with
  * {@link EntryFromJsonString} it reads and writes them as JSON. The event is
- * a {@link CoroutinePool.PoolEvent}, checked by its schema.
+ * a {@link CoroutinePool.PoolEvent} (or a shared pool's, `SharedPool.PoolEvent`), checked by its schema.
  *
  * **Example** (Decoding an entry)
  *
@@ -52,7 +53,7 @@ import * as CoroutinePool from "./CoroutinePool.ts"
  * @since 0.1.0
  * @category models
  */
-export const Entry = Schema.Struct({ at: Schema.Finite, event: CoroutinePool.PoolEvent })
+export const Entry = Schema.Struct({ at: Schema.Finite, event: SharedEvents.SharedEvent })
 
 /**
  * @since 0.1.0
@@ -149,11 +150,11 @@ export interface Timeline {
  * @category recording
  */
 export const stamp: {
-  (start: number): <E, R>(events: Stream.Stream<CoroutinePool.PoolEvent, E, R>) => Stream.Stream<Entry, E, R>
-  <E, R>(events: Stream.Stream<CoroutinePool.PoolEvent, E, R>, start: number): Stream.Stream<Entry, E, R>
+  (start: number): <E, R>(events: Stream.Stream<SharedEvents.SharedEvent, E, R>) => Stream.Stream<Entry, E, R>
+  <E, R>(events: Stream.Stream<SharedEvents.SharedEvent, E, R>, start: number): Stream.Stream<Entry, E, R>
 } = dual(
   2,
-  <E, R>(events: Stream.Stream<CoroutinePool.PoolEvent, E, R>, start: number): Stream.Stream<Entry, E, R> =>
+  <E, R>(events: Stream.Stream<SharedEvents.SharedEvent, E, R>, start: number): Stream.Stream<Entry, E, R> =>
     Stream.mapEffect(events, (event) =>
       Effect.map(Clock.currentTimeMillis, (now): Entry => ({ at: now - start, event }))
     )
@@ -376,26 +377,32 @@ export const render = (timeline: Timeline, options: RenderOptions = {}): string 
     " ".repeat(width) + ruler(columns),
     ...rows.map((row) => row.label.padEnd(width) + paint(row)),
     "",
-    legend + sharedLegend(rows),
+    legend(rows),
     `1 column = ${scale} (times rounded to the nearest ${scale})`
   ].join("\n")
 }
 
-const legend = [
-  `${marks.held} holds a permit`,
-  `${marks.queued} queued`,
-  `${marks.rejected} rejected`,
-  `${marks.timedOut} timed out`,
-  `${marks.abandoned} abandoned`,
-  `${marks.resized} resized`,
-  `${marks.idle} idle`
-].join("  ")
-
-// Shared pools' marks join the legend only when a run has them, so the
+// What each mark stands for in the legend. Marks only some runs have (a
+// shared pool's) are listed only when the picture shows them, so the
 // pictures of in-process pools stay as they were.
-const sharedLegend = (rows: ReadonlyArray<Row>): string => {
+const meanings: ReadonlyArray<readonly [mark: string, meaning: string, always: boolean]> = [
+  [marks.held, "holds a permit", true],
+  [marks.queued, "queued", true],
+  [marks.rejected, "rejected", true],
+  [marks.timedOut, "timed out", true],
+  [marks.abandoned, "abandoned", true],
+  [marks.resized, "resized", true],
+  [marks.idle, "idle", true],
+  [marks.lost, "lost its lease", false],
+  [marks.warming, "store warming up", false]
+]
+
+const legend = (rows: ReadonlyArray<Row>): string => {
   const used = new Set(rows.flatMap((row) => row.moments.map(([, mark]) => mark)))
-  return `${used.has(marks.lost) ? `  ${marks.lost} lost its lease` : ""}${used.has(marks.warming) ? `  ${marks.warming} store warming up` : ""}`
+  return meanings
+    .filter(([mark, , always]) => always || used.has(mark))
+    .map(([mark, meaning]) => `${mark} ${meaning}`)
+    .join("  ")
 }
 
 const isPositive = (millis: number | undefined): millis is number =>

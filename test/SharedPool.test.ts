@@ -55,7 +55,7 @@ const recorded = (options: SharedPool.Options) =>
     return {
       pool,
       close: Scope.close(scope, Exit.void),
-      lines: Effect.map(Fiber.join(events), (all) => all.map(CoroutinePool.formatEvent))
+      lines: Effect.map(Fiber.join(events), (all) => all.map(SharedPool.formatEvent))
     }
   })
 
@@ -85,7 +85,8 @@ describe("SharedPool", () => {
         queued: 0,
         timedOut: 0,
         abandoned: 0,
-        lost: 0
+        lost: 0,
+        dropped: 0
       })
       yield* a.close
       yield* b.close
@@ -150,7 +151,7 @@ describe("SharedPool", () => {
       const series = (metric: Metric.Metric<number, Metric.CounterState<number>>) =>
         Metric.value(Metric.withAttributes(metric, { pool: "lease-lost" }))
       assert.deepStrictEqual(
-        [(yield* series(CoroutinePool.metrics.lost)).count, (yield* series(CoroutinePool.metrics.acquired)).count],
+        [(yield* series(SharedPool.metrics.lost)).count, (yield* series(CoroutinePool.metrics.acquired)).count],
         [1, 1]
       )
       yield* close
@@ -304,7 +305,7 @@ describe("SharedPool", () => {
   it.effect("after close both pools answer alike: PermitNotHeld for a returned permit, no call counted", () =>
     Effect.gen(function* () {
       const afterClose = (
-        make: Effect.Effect<CoroutinePool.CoroutinePool<unknown>, unknown, Scope.Scope | PoolStore.PoolStore>
+        make: Effect.Effect<CoroutinePool.CoroutinePool<unknown, unknown>, unknown, Scope.Scope | PoolStore.PoolStore>
       ) =>
         Effect.gen(function* () {
           const scope = yield* Scope.make()
@@ -323,7 +324,10 @@ describe("SharedPool", () => {
         })
       const local = yield* afterClose(CoroutinePool.make({ max: 2, maxWaiting: 1 }))
       const shared = yield* afterClose(SharedPool.make({ key: "k", max: 2, maxWaiting: 1 }))
-      assert.deepStrictEqual(shared, local)
+      // A shared pool's stats add `lost`.
+      const { lost, ...sharedStats } = shared.stats as SharedPool.Stats
+      assert.deepStrictEqual({ answers: shared.answers, stats: sharedStats }, local)
+      assert.strictEqual(lost, 0)
       assert.deepStrictEqual(local.answers, [
         new CoroutinePool.PermitNotHeld({ worker: "manual" }),
         false,
@@ -444,7 +448,12 @@ describe("SharedPool", () => {
       for (const options of bad) {
         const error = yield* Effect.flip(SharedPool.make({ key: "k", max: 1, ...options }))
         const [option, value] = Object.entries(options)[0] as [string, unknown]
-        assert.deepStrictEqual(error, new CoroutinePool.InvalidPoolOption({ option: option as never, value }))
+        const expected = {
+          ttl: 'a duration from 30 milliseconds to 1 hour, such as "10 seconds"',
+          poll: 'a duration from 1 millisecond to 1 minute, such as "50 millis"',
+          onStoreError: '"fail" or "allow"'
+        }[option] as string
+        assert.deepStrictEqual(error, new CoroutinePool.InvalidPoolOption({ option, value, expected }))
       }
       const pool = yield* SharedPool.make({ key: "k", max: 1 })
       for (const worker of ["", "bad\nworker", "w".repeat(257), Number.NaN]) {

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Exit, Fiber, Scheduler, Schema, Scope, Stream } from "effect"
 import { TestClock, TestConsole } from "effect/testing"
-import { CoroutinePool, Demo, Timeline } from "../src/index.ts"
+import { CoroutinePool, Demo, SharedPool, Timeline } from "../src/index.ts"
 import * as ManualClock from "./ManualClock.ts"
 import * as VirtualTime from "./VirtualTime.ts"
 
@@ -13,7 +13,7 @@ const expected = readFileSync(new URL("./fixtures/expected-output.txt", import.m
 
 const legend = "# holds a permit  ~ queued  x rejected  t timed out  a abandoned  r resized  . idle"
 
-type WorkerEvent = Exclude<CoroutinePool.PoolEvent, CoroutinePool.Resized | CoroutinePool.Warming>
+type WorkerEvent = Exclude<CoroutinePool.PoolEvent, CoroutinePool.Resized | SharedPool.Warming>
 
 // An entry of a one-permit pool.
 const entry = (
@@ -323,7 +323,7 @@ describe("the demo's timeline", () => {
       const decoded = lines.map((line) => Schema.decodeUnknownSync(Timeline.EntryFromJsonString)(line))
       assert.deepStrictEqual(decoded, value.entries)
       assert.deepStrictEqual(
-        decoded.map((entry) => CoroutinePool.formatEvent(entry.event)),
+        decoded.map((entry) => SharedPool.formatEvent(entry.event)),
         expected
       )
     })

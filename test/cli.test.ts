@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import { CoroutinePool, Timeline } from "../src/index.ts"
+import { CoroutinePool, SharedPool, Timeline } from "../src/index.ts"
 import * as Transcript from "./Transcript.ts"
 
 const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
@@ -85,7 +85,7 @@ describe.concurrent("the demo CLI", () => {
       assert.strictEqual(run.stderr, "")
       const entries = decodeJsonLines(run.stdout)
       assert.deepStrictEqual(
-        entries.map((entry) => CoroutinePool.formatEvent(entry.event)),
+        entries.map((entry) => SharedPool.formatEvent(entry.event)),
         expected.trimEnd().split("\n")
       )
       assert.deepStrictEqual(

@@ -12,7 +12,6 @@
 import { createInterface } from "node:readline"
 import * as NodeRedis from "@effect/platform-node/NodeRedis"
 import { Cause, Effect, Exit, Layer, Logger, References } from "effect"
-import type * as CoroutinePool from "../src/CoroutinePool.ts"
 import * as PoolStore from "../src/PoolStore.ts"
 import * as SharedPool from "../src/SharedPool.ts"
 
@@ -73,7 +72,7 @@ const emit = (event: WorkerEvent) => {
 }
 const between = ([low, high]: readonly [number, number]) => low + Math.floor(Math.random() * (high - low + 1))
 
-type Pool = CoroutinePool.CoroutinePool<SharedPool.SharedPoolError>
+type Pool = SharedPool.SharedPool
 
 const churn = (pool: Pool, args: WorkerArgs, scenario: Extract<WorkerArgs["scenario"], { _tag: "churn" }>) =>
   Effect.gen(function* () {

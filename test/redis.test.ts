@@ -5,7 +5,6 @@ import { fileURLToPath } from "node:url"
 import * as NodeRedis from "@effect/platform-node/NodeRedis"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Duration, Effect, Fiber, Layer, Logger, References, Schedule } from "effect"
-import type * as CoroutinePool from "../src/CoroutinePool.ts"
 import * as PoolStore from "../src/PoolStore.ts"
 import * as SharedPool from "../src/SharedPool.ts"
 import * as RedisServer from "./RedisServer.ts"
@@ -532,7 +531,7 @@ describe.runIf(Tools.available().redis).concurrent("SharedPool on Redis: a key's
       const { store } = yield* connect(server)
       const long = 1500
       // Asks every 10 ms from now on; answers when it was first granted.
-      const firstGrant = (pool: CoroutinePool.CoroutinePool<SharedPool.SharedPoolError>, worker: string) =>
+      const firstGrant = (pool: SharedPool.SharedPool, worker: string) =>
         Effect.gen(function* () {
           const deadline = mono() + 5000
           while (mono() < deadline) {

@@ -36,7 +36,7 @@ describe("withPermitWaiting", () => {
         queued: 2,
         timedOut: 0,
         abandoned: 0,
-        lost: 0
+        dropped: 0
       })
       yield* TestClock.adjust("120 millis")
       yield* Fiber.joinAll(fibers)

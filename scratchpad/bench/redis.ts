@@ -14,7 +14,7 @@ import * as NodeRedis from "@effect/platform-node/NodeRedis"
 import { Effect, Exit, Layer, ManagedRuntime, Scope } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { Semaphore as RedisSemaphore } from "redis-semaphore"
-import { type CoroutinePool, PoolStore, SharedPool } from "../../src/index.ts"
+import { PoolStore, SharedPool } from "../../src/index.ts"
 import * as RedisServer from "../../test/RedisServer.ts"
 import { collectGarbage, machine, median } from "./measure.ts"
 import { toJson } from "./report.ts"
@@ -212,7 +212,7 @@ const poolKey = (concurrency: number) => `pool-c${concurrency}`
 
 const sharedPoolSubject = (
   runtime: Runtime,
-  pools: ReadonlyMap<number, CoroutinePool.CoroutinePool<SharedPool.SharedPoolError>>,
+  pools: ReadonlyMap<number, SharedPool.SharedPool>,
   inspector: NodeRedisClient
 ): Subject => {
   const name = "SharedPool withPermit(Effect.void)"
@@ -450,7 +450,7 @@ export const main = async (options: RedisBenchOptions): Promise<void> => {
     progress(`warming our ${ourKeys.length} keys for ${Math.max(...waits)} ms (one TTL)`)
     await new Promise((resume) => setTimeout(resume, Math.max(...waits) + 10))
 
-    const pools = new Map<number, CoroutinePool.CoroutinePool<SharedPool.SharedPoolError>>()
+    const pools = new Map<number, SharedPool.SharedPool>()
     for (const concurrency of sizes.concurrencies) {
       const pool = await live.runPromise(
         Scope.provide(SharedPool.make({ key: poolKey(concurrency), max: concurrency, ttl }), poolScope)

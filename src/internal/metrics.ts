@@ -1,11 +1,11 @@
 // The pool's metrics: their definitions, the histogram the pool records
-// into, and their registration, read from the pool when scraped. Shared by
-// the in-process pool and SharedPool.
+// into, and their registration, read from the pool when scraped.
 
 import type * as Context from "effect/Context"
 import { constVoid } from "effect/Function"
 import * as Metric from "effect/Metric"
-import type { PoolStats } from "../CoroutinePool.ts"
+import type { Engine } from "./engine.ts"
+import type { Ledger } from "./ledger.ts"
 
 // Upper bounds, in seconds, of the wait and hold time histograms.
 const boundaries: ReadonlyArray<number> = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -58,13 +58,13 @@ export const metrics = {
     description: "Queued callers that left without a permit (interrupted, or the pool closed)",
     incremental: true
   }),
+  dropped: Metric.counter("coroutine_pool_events_dropped_total", {
+    description: "Events a subscriber that fell behind never saw",
+    incremental: true
+  }),
   wait: Metric.histogram("coroutine_pool_wait_seconds", {
     description: "Time from asking for a permit to getting it",
     boundaries
-  }),
-  lost: Metric.counter("coroutine_pool_lost_total", {
-    description: "Leases lost while held (shared pools)",
-    incremental: true
   }),
   hold: Metric.histogram("coroutine_pool_hold_seconds", {
     description: "Time a permit was held",
@@ -72,128 +72,88 @@ export const metrics = {
   })
 } as const
 
-// What the registry reads from a pool when it is scraped, and `stats` too.
-export interface Source {
-  readonly active: number
-  readonly waiting: number
-  readonly max: number
-  readonly maxWaiting: number
-  readonly totals: {
-    readonly Acquired: number
-    readonly Rejected: number
-    readonly Released: number
-    readonly Queued: number
-    readonly TimedOut: number
-    readonly Abandoned: number
-  }
-  readonly refused: { readonly full: number; readonly "queue-full": number; readonly closed: number }
-}
+/** Registers one series read from the pool at scrape time, in `context`'s registry. */
+export const series = <State>(
+  context: Context.Context<never>,
+  metric: Metric.Metric<number, State>,
+  attributes: Metric.Metric.AttributeSet,
+  get: () => State
+): Metric.Registration =>
+  Metric.registerUnsafe(Metric.withAttributes(metric, attributes), context, {
+    get,
+    update: constVoid,
+    modify: constVoid
+  })
 
-// What a shared pool adds: lost leases and warm-up refusals.
-export interface SharedSource extends Source {
-  readonly totals: Source["totals"] & { readonly Lost: number }
-  readonly refused: Source["refused"] & { readonly warming: number }
-}
+/** A counter's state read from a number. */
+export const counted = (count: () => number) => () => ({ count: count(), incremental: true })
 
-// A pool's `stats`: its figures and the totals of its events, read in one step.
-export const stats = (state: Source | SharedSource): PoolStats => {
-  const { totals } = state
-  return {
-    active: state.active,
-    waiting: state.waiting,
-    max: state.max,
-    maxWaiting: state.maxWaiting,
-    acquired: totals.Acquired,
-    rejected: totals.Rejected,
-    released: totals.Released,
-    queued: totals.Queued,
-    timedOut: totals.TimedOut,
-    abandoned: totals.Abandoned,
-    lost: "Lost" in totals ? totals.Lost : 0
-  }
-}
-
-export interface Timing {
-  readonly waitSeconds: Buckets
-  readonly holdSeconds: Buckets
-}
-
+/** Registers the series every pool reports, labelled `pool=<name>`. */
 export const register = (
-  state: Source | SharedSource,
-  timing: Timing | undefined,
+  engine: Engine,
+  ledger: Ledger,
   pool: string,
   context: Context.Context<never>
-): ReadonlyArray<Metric.Registration> => {
-  const register = <State>(
-    metric: Metric.Metric<number, State>,
-    attributes: Metric.Metric.AttributeSet,
-    get: () => State
-  ) =>
-    Metric.registerUnsafe(Metric.withAttributes(metric, attributes), context, {
-      get,
-      update: constVoid,
-      modify: constVoid
-    })
+): Array<Metric.Registration> => {
   const labels = { pool }
-  const counter = (count: () => number) => () => ({ count: count(), incremental: true })
-  return [
-    register(metrics.active, labels, () => ({ value: state.active })),
-    register(metrics.waiting, labels, () => ({ value: state.waiting })),
-    register(metrics.max, labels, () => ({ value: state.max })),
-    register(
+  const { refused, totals } = ledger
+  const registrations = [
+    series(context, metrics.active, labels, () => ({ value: engine.active })),
+    series(context, metrics.waiting, labels, () => ({ value: engine.waiting })),
+    series(context, metrics.max, labels, () => ({ value: engine.max })),
+    series(
+      context,
       metrics.acquired,
       labels,
-      counter(() => state.totals.Acquired)
+      counted(() => totals.Acquired as number)
     ),
-    register(
+    series(
+      context,
       metrics.released,
       labels,
-      counter(() => state.totals.Released)
+      counted(() => totals.Released as number)
     ),
-    register(
+    series(
+      context,
       metrics.abandoned,
       labels,
-      counter(() => state.totals.Abandoned)
+      counted(() => totals.Abandoned as number)
     ),
-    register(
+    series(
+      context,
+      metrics.dropped,
+      labels,
+      counted(() => ledger.dropped)
+    ),
+    series(
+      context,
       metrics.rejected,
       { pool, reason: "full" },
-      counter(() => state.refused.full)
+      counted(() => refused.full)
     ),
-    register(
+    series(
+      context,
       metrics.rejected,
       { pool, reason: "queue-full" },
-      counter(() => state.refused["queue-full"])
+      counted(() => refused["queue-full"])
     ),
-    register(
+    series(
+      context,
       metrics.rejected,
       { pool, reason: "timeout" },
-      counter(() => state.totals.TimedOut)
+      counted(() => totals.TimedOut as number)
     ),
-    register(
+    series(
+      context,
       metrics.rejected,
       { pool, reason: "closed" },
-      counter(() => state.refused.closed)
-    ),
-    ...("Lost" in state.totals && "warming" in state.refused
-      ? [
-          register(
-            metrics.lost,
-            labels,
-            counter(() => (state as SharedSource).totals.Lost)
-          ),
-          register(
-            metrics.rejected,
-            { pool, reason: "warming" },
-            counter(() => (state as SharedSource).refused.warming)
-          )
-        ]
-      : []),
-    ...(timing === undefined
-      ? []
-      : [
-          register(metrics.wait, labels, () => timing.waitSeconds.state()),
-          register(metrics.hold, labels, () => timing.holdSeconds.state())
-        ])
+      counted(() => refused.closed)
+    )
   ]
+  const { holdSeconds, waitSeconds } = ledger
+  if (waitSeconds !== undefined && holdSeconds !== undefined) {
+    registrations.push(series(context, metrics.wait, labels, () => waitSeconds.state()))
+    registrations.push(series(context, metrics.hold, labels, () => holdSeconds.state()))
+  }
+  return registrations
 }

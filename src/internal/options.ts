@@ -2,7 +2,9 @@
 // bounds a store can take, the names a store can hold.
 
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import { InvalidPoolOption, InvalidPoolSize } from "./errors.ts"
 
 // The fields of a `Duration.DurationObject`. `Duration.fromInput` ignores any
 // other field (so `{ millis: 5 }` would mean 0) and takes NaN for 0: both are
@@ -65,3 +67,54 @@ export const ttlBounds = { min: 30, max: 3_600_000 } as const
 /** Whole milliseconds within {@link ttlBounds}. */
 export const isTtl = (ttl: unknown): ttl is number =>
   Number.isSafeInteger(ttl) && (ttl as number) >= ttlBounds.min && (ttl as number) <= ttlBounds.max
+
+// ---------------------------------------------------------------------------
+// a pool's options
+// ---------------------------------------------------------------------------
+
+/** What every pool is made with, checked, with its defaults filled in. */
+export interface PoolOptions {
+  readonly max: number
+  readonly maxWaiting: number
+  /** `undefined`: no limit, so an unlimited wait starts no timer. */
+  readonly maxWait: Duration.Duration | undefined
+  readonly name: string
+  readonly timing: boolean
+}
+
+export const isPoolSize = (max: unknown): max is number => Number.isSafeInteger(max) && (max as number) >= 1
+
+export const expectations = {
+  options: "an object such as { max: 2 }",
+  maxWaiting: "a safe integer of zero or more",
+  maxWait: 'a duration of zero or more, such as "5 seconds"',
+  name: "a non-empty string",
+  timing: "true or false"
+} as const
+
+const invalid = (option: keyof typeof expectations, value: unknown) =>
+  Effect.fail(new InvalidPoolOption({ option, value, expected: expectations[option] }))
+
+/**
+ * Checks the options every pool takes: `max` fails with `InvalidPoolSize`,
+ * the others with `InvalidPoolOption` naming them. Nothing is built before
+ * they all pass.
+ */
+export const decodePool = (
+  options: unknown,
+  defaultName: string
+): Effect.Effect<PoolOptions, InvalidPoolSize | InvalidPoolOption> => {
+  if (typeof options !== "object" || options === null) return invalid("options", options)
+  const { max, maxWaiting = 0, maxWait, name = defaultName, timing = true } = options as Record<string, unknown>
+  if (!isPoolSize(max)) return Effect.fail(new InvalidPoolSize({ max }))
+  if (!Number.isSafeInteger(maxWaiting) || (maxWaiting as number) < 0) return invalid("maxWaiting", maxWaiting)
+  let wait: Duration.Duration | undefined
+  if (maxWait !== undefined) {
+    const ms = millis(maxWait, { min: 0, max: Number.POSITIVE_INFINITY })
+    if (ms === undefined) return invalid("maxWait", maxWait)
+    wait = Number.isFinite(ms) ? Duration.millis(ms) : undefined
+  }
+  if (typeof name !== "string" || name.length === 0) return invalid("name", name)
+  if (typeof timing !== "boolean") return invalid("timing", timing)
+  return Effect.succeed({ max, maxWaiting: maxWaiting as number, maxWait: wait, name, timing })
+}

@@ -1,0 +1,493 @@
+// The engine every pool runs on: who holds permits, who waits for them in
+// what order, and the one place where that changes.
+//
+// Each method runs synchronously from start to end, and the runtime never
+// switches fibers in the middle of synchronous code, so a decision, the count
+// change and the published event form one atomic step: no lock is needed,
+// and the event stream lists transitions in exactly the order they happened.
+//
+// Where permits come from is a `Source`: a local count (the in-process pool)
+// takes them on the spot; leases in a store (the shared pool) must be asked
+// for, and the caller that asks reports the answer here.
+//
+// Invariant: while anyone is queued, nobody takes a permit ahead of the
+// queue's head: a newcomer (`tryAcquire`, `withPermit` without waiting) is
+// turned away, and each freed permit goes to the head first. There is no
+// barging.
+
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import { PoolRejected, type WorkerId } from "./errors.ts"
+import type { Ledger } from "./ledger.ts"
+
+// Where a caller stands. Only the engine's transitions change it.
+export const Waiting = 0
+export const Granted = 1
+export const Closed = 2
+// Asking a source for its permits, not queued (nobody was ahead of it).
+export const Asking = 3
+// Its permits came back (released or lost): nothing more to do.
+export const Ended = 4
+export type Status = typeof Waiting | typeof Granted | typeof Closed | typeof Asking | typeof Ended
+
+// A caller that asks for, waits for or holds permits. It sits in at most one
+// line at a time (the queue, the fiber holders, the scoped holders), and each
+// line is doubly linked, so leaving one (interruption, timeout, release) is
+// O(1) wherever the caller stands.
+export class Caller {
+  status: Status = Waiting
+  // Set once a queued caller's fiber has parked; cleared when it is woken.
+  resume: ((effect: Effect.Effect<void>) => void) | undefined = undefined
+  line: Line | undefined = undefined
+  prev: Caller | undefined = undefined
+  next: Caller | undefined = undefined
+  // When it queued, then when it was admitted (millis of the pool's clock).
+  since = 0
+  // A queued caller woken to ask the source (the head of the queue).
+  asking = false
+  // When a queued caller asks its source again (millis of the clock).
+  due = 0
+  // What the source granted (a lease), kept until the permits come back.
+  grant: unknown = undefined
+  readonly worker: WorkerId
+  readonly permits: number
+  // The caller's fiber: interrupted when the pool closes while it holds.
+  readonly fiber: Fiber.Fiber<unknown, unknown> | undefined
+
+  constructor(worker: WorkerId, permits: number, fiber: Fiber.Fiber<unknown, unknown> | undefined) {
+    this.worker = worker
+    this.permits = permits
+    this.fiber = fiber
+  }
+}
+
+export class Line {
+  head: Caller | undefined = undefined
+  tail: Caller | undefined = undefined
+  size = 0
+
+  push(caller: Caller): void {
+    caller.line = this
+    caller.prev = this.tail
+    if (this.tail === undefined) this.head = caller
+    else this.tail.next = caller
+    this.tail = caller
+    this.size++
+  }
+
+  remove(caller: Caller): void {
+    if (caller.prev === undefined) this.head = caller.next
+    else caller.prev.next = caller.next
+    if (caller.next === undefined) this.tail = caller.prev
+    else caller.next.prev = caller.prev
+    caller.line = undefined
+    caller.prev = undefined
+    caller.next = undefined
+    this.size--
+  }
+}
+
+/** What a source says to `permits` asked for with nobody queued ahead. */
+export type Take = "taken" | "ask" | "none"
+
+/** Where permits come from. */
+export interface Source {
+  /**
+   * Whether `permits` can be had now: `"taken"` (counted here and now),
+   * `"ask"` (the caller must ask, and reports the answer with `granted` or
+   * `refused`), or `"none"`.
+   */
+  readonly take: (engine: Engine, permits: number) => Take
+  /** The permits of `caller` came back: released, lost, or returned on close. */
+  readonly give: (engine: Engine, caller: Caller) => void
+  /** The `active` figure events show: this pool's holders, or a store's. */
+  readonly shown: (engine: Engine) => number
+}
+
+// What a caller is turned away for: at once (the queue is full, or it could
+// not wait), or by the source's answer.
+export type Refusal = Exclude<PoolRejected["reason"], "timeout" | "closed">
+
+export class Engine {
+  active = 0
+  // Permits asked for by callers whose answer has not come yet.
+  asking = 0
+  closed = false
+  max: number
+  readonly queue = new Line()
+  // Fibers holding permits inside `withPermit`, so closing can interrupt them.
+  readonly holders = new Line()
+  // Permits held by scopes (`acquire`).
+  readonly scoped = new Line()
+  // Permits taken with `tryAcquire`, per worker, oldest first: the only ones
+  // `release` may return.
+  readonly manual = new Map<WorkerId, Array<Caller>>()
+  // Callers granted (or turned away) and not yet resumed.
+  private readonly woken: Array<Caller> = []
+  private resuming = false
+
+  readonly maxWaiting: number
+  readonly source: Source
+  readonly ledger: Ledger
+
+  constructor(max: number, maxWaiting: number, source: Source, ledger: Ledger) {
+    this.max = max
+    this.maxWaiting = maxWaiting
+    this.source = source
+    this.ledger = ledger
+  }
+
+  get waiting(): number {
+    return this.queue.size
+  }
+
+  private publish(tag: "Acquired" | "Rejected" | "Released" | "Queued" | "TimedOut" | "Abandoned", worker: WorkerId) {
+    this.ledger.publish(tag, worker, this)
+  }
+
+  rejection(worker: WorkerId, reason: PoolRejected["reason"], retryAfter?: number): PoolRejected {
+    return new PoolRejected({ worker, reason, active: this.source.shown(this), max: this.max, retryAfter })
+  }
+
+  // ---------------------------------------------------------------------------
+  // entering
+  // ---------------------------------------------------------------------------
+
+  /**
+   * A caller asks for `permits`: granted at once (status Granted, a fiber
+   * holder), asking its source (status Asking), queued (status Waiting, when
+   * `wait` and there is room), or turned away.
+   */
+  enter(
+    worker: WorkerId,
+    permits: number,
+    fiber: Fiber.Fiber<unknown, unknown> | undefined,
+    wait: boolean
+  ): Caller | PoolRejected {
+    if (this.closed) {
+      this.ledger.refused.closed++
+      return this.rejection(worker, "closed")
+    }
+    const caller = new Caller(worker, permits, fiber)
+    if (this.queue.size === 0) {
+      const take = this.source.take(this, permits)
+      if (take === "taken") {
+        this.admit(caller, undefined)
+        this.holders.push(caller)
+        return caller
+      }
+      if (take === "ask") {
+        caller.status = Asking
+        this.asking += permits
+        return caller
+      }
+    }
+    return this.queueOrRefuse(caller, wait, "full")
+  }
+
+  // Queues `caller` when it may wait and there is room, else turns it away.
+  private queueOrRefuse(caller: Caller, wait: boolean, reason: Refusal, retryAfter?: number): Caller | PoolRejected {
+    if (wait && this.queue.size < this.maxWaiting) {
+      caller.status = Waiting
+      caller.since = this.ledger.now()
+      this.queue.push(caller)
+      this.publish("Queued", caller.worker)
+      return caller
+    }
+    const refusal = wait && this.maxWaiting > 0 && reason === "full" ? "queue-full" : reason
+    this.ledger.refused[refusal]++
+    this.publish("Rejected", caller.worker)
+    return this.rejection(caller.worker, refusal, retryAfter)
+  }
+
+  // `caller` takes its permits, after a wait that began at `since`
+  // (`undefined`: it did not wait).
+  private admit(caller: Caller, since: number | undefined): void {
+    caller.status = Granted
+    this.active += caller.permits
+    caller.since = this.ledger.admitted(since)
+    this.publish("Acquired", caller.worker)
+  }
+
+  // ---------------------------------------------------------------------------
+  // a source's answers
+  // ---------------------------------------------------------------------------
+
+  /**
+   * The source granted an asking caller its permits (`grant`: a lease). It
+   * becomes a fiber holder; or, if the pool closed meanwhile, the permits go
+   * straight back and the caller is turned away.
+   */
+  granted(caller: Caller, grant: unknown): PoolRejected | undefined {
+    this.stopAsking(caller)
+    caller.grant = grant
+    if (caller.status === Closed || this.closed) {
+      caller.status = Ended
+      this.source.give(this, caller)
+      this.ledger.refused.closed++
+      return this.rejection(caller.worker, "closed")
+    }
+    const since = caller.line === this.queue ? caller.since : undefined
+    if (caller.line === this.queue) this.queue.remove(caller)
+    this.admit(caller, since)
+    this.holders.push(caller)
+    this.handOff()
+    return undefined
+  }
+
+  /**
+   * The source had no permits for an asking caller. A newcomer queues (when
+   * it may wait) or is turned away with `reason`; a queued caller goes on
+   * waiting for its next turn to ask.
+   */
+  refused(caller: Caller, wait: boolean, reason: Refusal, retryAfter?: number): PoolRejected | undefined {
+    this.stopAsking(caller)
+    if (caller.status === Closed || this.closed) {
+      this.ledger.refused.closed++
+      return this.rejection(caller.worker, "closed")
+    }
+    if (caller.line === this.queue) return undefined
+    const queued = this.queueOrRefuse(caller, wait, reason, retryAfter)
+    return queued instanceof PoolRejected ? queued : undefined
+  }
+
+  /** The source failed to answer an asking caller: it leaves, turned away by the failure. */
+  failed(caller: Caller): void {
+    this.stopAsking(caller)
+    if (caller.line === this.queue) {
+      this.queue.remove(caller)
+      this.publish("Abandoned", caller.worker)
+      this.handOff()
+    }
+  }
+
+  private stopAsking(caller: Caller): void {
+    if (caller.status === Asking) {
+      this.asking -= caller.permits
+      caller.status = Waiting
+    } else if (caller.asking) {
+      this.asking -= caller.permits
+    }
+    caller.asking = false
+  }
+
+  // ---------------------------------------------------------------------------
+  // leaving the queue
+  // ---------------------------------------------------------------------------
+
+  /**
+   * The wait of `caller` ended without interruption: it was granted its
+   * permits, the pool closed, or `maxWait` passed.
+   */
+  settle(caller: Caller): PoolRejected | undefined {
+    if (caller.status === Granted) return undefined
+    if (caller.status === Closed) {
+      this.ledger.refused.closed++
+      return this.rejection(caller.worker, "closed")
+    }
+    this.queue.remove(caller)
+    if (caller.asking) this.stopAsking(caller)
+    this.publish("TimedOut", caller.worker)
+    this.handOff()
+    return this.rejection(caller.worker, "timeout")
+  }
+
+  /**
+   * The wait of `caller` was interrupted. If its permits were handed over in
+   * the meantime they are passed on, so an interrupt racing a hand-off
+   * neither loses nor duplicates a permit.
+   */
+  leave(caller: Caller): void {
+    caller.resume = undefined
+    if (caller.status === Granted) this.release(caller)
+    else if (caller.status === Waiting && caller.line === this.queue) {
+      this.queue.remove(caller)
+      if (caller.asking) this.stopAsking(caller)
+      this.publish("Abandoned", caller.worker)
+      this.handOff()
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // handing permits on
+  // ---------------------------------------------------------------------------
+
+  // Gives free permits to the head of the queue, in order; a head too large
+  // for what is free is not overtaken. A source that must be asked wakes the
+  // head to ask instead. It runs last in every transition that frees
+  // permits, so it also resumes the callers it woke.
+  private handOff(): void {
+    let caller = this.queue.head
+    while (caller !== undefined && !caller.asking) {
+      const take = this.source.take(this, caller.permits)
+      if (take === "none") break
+      if (take === "ask") {
+        caller.asking = true
+        this.asking += caller.permits
+        this.wake(caller)
+        break
+      }
+      this.queue.remove(caller)
+      this.admit(caller, caller.since)
+      this.holders.push(caller)
+      this.wake(caller)
+      caller = this.queue.head
+    }
+    this.resumeWoken()
+  }
+
+  /**
+   * The head of the queue may ask its source again (its poll is due, or a
+   * permit may have come free elsewhere): true if it should ask now.
+   */
+  mayAsk(caller: Caller): boolean {
+    if (caller.asking) return true
+    if (caller !== this.queue.head || this.closed) return false
+    if (this.source.take(this, caller.permits) !== "ask") return false
+    caller.asking = true
+    this.asking += caller.permits
+    return true
+  }
+
+  /** Wakes the head of the queue if it may ask its source now. */
+  poke(): void {
+    this.handOff()
+  }
+
+  // A caller that has not parked yet has no `resume`: it sees its status
+  // when it parks.
+  private wake(caller: Caller): void {
+    if (caller.resume !== undefined) this.woken.push(caller)
+  }
+
+  // Resumes woken callers once the transition that woke them is complete.
+  // Each runs on the spot until it next suspends, like a completed Deferred's
+  // waiters, without a trip through the scheduler. Callers woken meanwhile
+  // (a resumed fiber may release at once) join this loop instead of nesting
+  // another one, so the stack stays flat however long the queue is.
+  private resumeWoken(): void {
+    if (this.resuming || this.woken.length === 0) return
+    this.resuming = true
+    try {
+      for (let i = 0; i < this.woken.length; i++) {
+        const caller = this.woken[i] as Caller
+        const resume = caller.resume
+        caller.resume = undefined
+        resume?.(Effect.void)
+      }
+    } finally {
+      this.woken.length = 0
+      this.resuming = false
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // holding and giving back
+  // ---------------------------------------------------------------------------
+
+  /** Files a granted caller's permits under its worker, for `release`. */
+  keepByHand(caller: Caller): void {
+    if (caller.line !== undefined) caller.line.remove(caller)
+    const taken = this.manual.get(caller.worker)
+    if (taken === undefined) this.manual.set(caller.worker, [caller])
+    else taken.push(caller)
+  }
+
+  /** Hands a fiber holder's permits over to a scope (`acquire`). */
+  keepInScope(caller: Caller): void {
+    this.holders.remove(caller)
+    this.scoped.push(caller)
+  }
+
+  /** `release`: the oldest permits `worker` took by hand, or undefined. */
+  releaseByHand(worker: WorkerId): Caller | undefined {
+    const taken = this.manual.get(worker)
+    const caller = taken?.shift()
+    if (caller === undefined) return undefined
+    if (taken?.length === 0) this.manual.delete(worker)
+    this.giveBack(caller, "Released")
+    return caller
+  }
+
+  /** A fiber holder, or a scope, is done with its permits. */
+  release(caller: Caller): void {
+    if (caller.status !== Granted) return
+    if (caller.line !== undefined) caller.line.remove(caller)
+    this.giveBack(caller, "Released")
+  }
+
+  /**
+   * The source took a holder's permits back (a lease lost): they end
+   * without `Released` and without being given back; the source publishes
+   * its own event with `publish`. Answers whether the caller still held them.
+   */
+  lose(caller: Caller, publish: () => void): boolean {
+    if (caller.status !== Granted) return false
+    if (caller.line !== undefined) caller.line.remove(caller)
+    const taken = this.manual.get(caller.worker)
+    const index = taken?.indexOf(caller) ?? -1
+    if (taken !== undefined && index >= 0) {
+      taken.splice(index, 1)
+      if (taken.length === 0) this.manual.delete(caller.worker)
+    }
+    this.end(caller)
+    publish()
+    this.handOff()
+    return true
+  }
+
+  private giveBack(caller: Caller, tag: "Released"): void {
+    this.end(caller)
+    this.source.give(this, caller)
+    this.publish(tag, caller.worker)
+    this.handOff()
+  }
+
+  private end(caller: Caller): void {
+    caller.status = Ended
+    this.active -= caller.permits
+    this.ledger.held(caller.since)
+  }
+
+  resize(max: number): void {
+    const from = this.max
+    this.max = max
+    this.ledger.resized(from, this)
+    this.handOff()
+  }
+
+  // ---------------------------------------------------------------------------
+  // closing
+  // ---------------------------------------------------------------------------
+
+  /** Stops admissions and turns every queued caller away. */
+  shut(): void {
+    this.closed = true
+    for (let caller = this.queue.head; caller !== undefined; caller = this.queue.head) {
+      this.queue.remove(caller)
+      if (caller.asking) this.stopAsking(caller)
+      caller.status = Closed
+      this.publish("Abandoned", caller.worker)
+      this.wake(caller)
+    }
+    this.resumeWoken()
+  }
+
+  /** The fibers running inside `withPermit`, but `current` (it cannot wait for itself). */
+  holderFibers(current: Fiber.Fiber<unknown, unknown>): Set<Fiber.Fiber<unknown, unknown>> {
+    const fibers = new Set<Fiber.Fiber<unknown, unknown>>()
+    for (let caller = this.holders.head; caller !== undefined; caller = caller.next) {
+      if (caller.fiber !== undefined && caller.fiber !== current) fibers.add(caller.fiber)
+    }
+    return fibers
+  }
+
+  /** Gives back the permits no fiber holds: those of `tryAcquire` and `acquire`. */
+  releaseUnowned(): void {
+    for (const taken of this.manual.values()) {
+      for (const caller of taken) this.giveBack(caller, "Released")
+    }
+    this.manual.clear()
+    for (let caller = this.scoped.head; caller !== undefined; caller = this.scoped.head) this.release(caller)
+  }
+}

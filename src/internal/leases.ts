@@ -1,0 +1,338 @@
+// Permits that are leases in a `PoolStore`: the source under a shared pool.
+//
+// The engine decides locally (nobody queued ahead, room in this process);
+// the caller then asks the store, and its answer goes back to the engine.
+// Queued callers wait in the engine's FIFO, and only its head asks again: at
+// its poll (sooner when the store says a lease ends sooner), or at once when
+// a permit of this process comes back. One renewer fiber extends every lease
+// the pool holds; a lease it finds gone, or cannot renew before its local
+// deadline, is lost: its work is interrupted and fails with `LeaseLost`.
+
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
+import type * as PoolStore from "../PoolStore.ts"
+import type { Caller, Engine, Source } from "./engine.ts"
+import type { PoolRejected, WorkerId } from "./errors.ts"
+import type { Event, Ledger } from "./ledger.ts"
+import type { Hooks, Restore } from "./pool.ts"
+import { formatShared, type SharedEvent } from "./sharedEvents.ts"
+
+/** What a shared pool's operations may fail with besides rejections. */
+export type LeaseError =
+  | PoolStore.PoolStoreError
+  | PoolStore.PoolConfigMismatch
+  | PoolStore.LeaseLost
+  | PoolStore.InvalidStoreOption
+
+/** The lease the current work holds (see `SharedPool.CurrentLease`). */
+export const CurrentLease: Context.Reference<PoolStore.Lease | undefined> = Context.Reference<
+  PoolStore.Lease | undefined
+>("coroutine-pool/SharedPool/CurrentLease", { defaultValue: () => undefined })
+
+export interface LeaseOptions {
+  readonly key: string
+  readonly max: number
+  readonly ttl: number
+  readonly poll: number
+  readonly failOpen: boolean
+  readonly store: PoolStore.PoolStore["Service"]
+  readonly errors: {
+    readonly lost: (worker: WorkerId, fence: number, reason: "missing" | "deadline") => PoolStore.LeaseLost
+    readonly mismatch: (max: number) => PoolStore.PoolConfigMismatch
+    readonly worker: (worker: WorkerId) => PoolStore.InvalidStoreOption | undefined
+  }
+}
+
+// A lease this pool holds for a caller (undefined `lease`: admitted without
+// one, failing open).
+interface Hold {
+  readonly caller: Caller
+  readonly lease: PoolStore.Lease | undefined
+  // Monotonic millis at which the last confirmed acquire or renewal was sent:
+  // the lease cannot end on the server before confirmed + ttl.
+  confirmed: number
+  // When to renew next.
+  next: number
+  renewing: boolean
+  // Set once lost; the work then fails with it.
+  lost: PoolStore.LeaseLost | undefined
+  // The fiber running the work under `withPermit`, interrupted when lost.
+  work: Fiber.Fiber<unknown, unknown> | undefined
+  // The fiber that took an `acquire` permit, interrupted when it is lost.
+  owner: Fiber.Fiber<unknown, unknown> | undefined
+  // The store's release, once the permit came back.
+  returned: Fiber.Fiber<number, PoolStore.PoolStoreError> | undefined
+}
+
+const holdOf = (caller: Caller) => caller.grant as Hold
+
+/** The source: ask the store while this process holds fewer than `max`; show the store's holders. */
+export class Leases implements Source {
+  // Holders across every process, as the store last reported them.
+  reported = 0
+  // How a lease goes back to the store: set by `hooks`, which knows the store.
+  giveBack: (caller: Caller) => void = () => {}
+
+  take(engine: Engine, permits: number) {
+    return engine.active + engine.asking + permits <= engine.max ? ("ask" as const) : ("none" as const)
+  }
+
+  give(_: Engine, caller: Caller) {
+    this.giveBack(caller)
+  }
+
+  shown() {
+    return this.reported
+  }
+}
+
+/** What leases add in effects: asking the store, renewing, losing, giving back. */
+export const hooks =
+  (options: LeaseOptions, leases: Leases) =>
+  (engine: Engine, ledger: Ledger): Effect.Effect<Hooks<LeaseError>, never, Scope.Scope> =>
+    Effect.gen(function* () {
+      const { errors, failOpen, key, max, poll, store, ttl } = options
+      const clock = yield* Effect.clockWith(Effect.succeed)
+      const now = () => Number(clock.monotonicTimeNanosUnsafe()) / 1e6
+      const context = yield* Effect.context<never>()
+      const runFork = Effect.runForkWith(context)
+      const every = Math.max(1, Math.floor(ttl / 3))
+      const holds = new Set<Hold>()
+      // Store releases still on their way, which closing waits for.
+      const returning = new Set<Fiber.Fiber<unknown, unknown>>()
+      let warmingUntil = Number.NEGATIVE_INFINITY
+
+      // The renewer sleeps while nothing is held; a first lease wakes it.
+      let wake: (() => void) | undefined
+      const hold = (caller: Caller, lease: PoolStore.Lease | undefined, sent: number): Hold => {
+        const held: Hold = {
+          caller,
+          lease,
+          confirmed: sent,
+          next: sent + every,
+          renewing: false,
+          lost: undefined,
+          work: undefined,
+          owner: undefined,
+          returned: undefined
+        }
+        if (lease !== undefined) {
+          holds.add(held)
+          // Every lease lasts the same ttl, so a new one is due after those
+          // held already: only an idle renewer needs waking.
+          if (holds.size === 1) wake?.()
+        }
+        return held
+      }
+
+      leases.giveBack = (caller) => {
+        const held = holdOf(caller)
+        holds.delete(held)
+        if (held?.lease === undefined) return
+        const fiber = runFork(store.release({ key, lease: held.lease }))
+        held.returned = fiber
+        returning.add(fiber)
+        fiber.addObserver((exit) => {
+          returning.delete(fiber)
+          if (Exit.isSuccess(exit) && exit.value >= 0) leases.reported = exit.value
+        })
+      }
+
+      const publishLost = (worker: WorkerId) => () => {
+        ledger.count("Lost")
+        ledger.emit({ _tag: "Lost", worker, active: leases.reported, max: engine.max, waiting: engine.waiting })
+      }
+
+      // Ends a lease the pool can no longer vouch for.
+      const lose = (held: Hold, reason: "missing" | "deadline") => {
+        holds.delete(held)
+        const { caller } = held
+        if (!engine.lose(caller, publishLost(caller.worker))) return
+        held.lost = errors.lost(caller.worker, held.lease?.fence ?? 0, reason)
+        // Past our deadline the store may still hold it (renewals were
+        // failing): give it back so the slot frees now, not at its deadline.
+        if (reason === "deadline" && held.lease !== undefined) {
+          runFork(Effect.ignore(store.release({ key, lease: held.lease })))
+        }
+        if (held.work !== undefined) held.work.interruptUnsafe()
+        else held.owner?.interruptUnsafe()
+      }
+
+      // A renewal's answer: confirmed, gone, or not known (try again soon,
+      // until the deadline).
+      const renewed = (held: Hold, sent: number, exit: Exit.Exit<boolean, PoolStore.PoolStoreError>): void => {
+        held.renewing = false
+        if (!holds.has(held)) return
+        if (Exit.isFailure(exit)) held.next = now() + Math.min(every, 100)
+        else if (!exit.value) lose(held, "missing")
+        else {
+          held.confirmed = sent
+          held.next = sent + every
+        }
+      }
+
+      const renew = (batch: ReadonlyArray<Hold>) =>
+        Effect.forEach(
+          batch,
+          (held) => {
+            const sent = now()
+            return Effect.map(Effect.exit(store.renew({ key, lease: held.lease as PoolStore.Lease })), (exit) =>
+              renewed(held, sent, exit)
+            )
+          },
+          { concurrency: "unbounded", discard: true }
+        )
+
+      // One fiber renews every lease the pool holds, each every ttl / 3 from
+      // its last confirmation; one that cannot be confirmed before its
+      // deadline is lost.
+      const renewer = Effect.gen(function* () {
+        for (;;) {
+          if (holds.size === 0) {
+            yield* Effect.callback<void>((resume) => {
+              wake = () => resume(Effect.void)
+              return Effect.sync(() => {
+                wake = undefined
+              })
+            })
+            wake = undefined
+          }
+          const at = now()
+          const due: Array<Hold> = []
+          let earliest = Number.POSITIVE_INFINITY
+          for (const held of holds) {
+            const deadline = held.confirmed + ttl
+            if (at >= deadline) {
+              lose(held, "deadline")
+              continue
+            }
+            if (!held.renewing && at >= held.next) {
+              held.renewing = true
+              due.push(held)
+            }
+            earliest = Math.min(earliest, deadline, held.renewing ? deadline : held.next)
+          }
+          if (due.length > 0) {
+            // Renewals run beside the renewer, which goes on watching deadlines;
+            // when they are done, it looks again.
+            yield* Effect.forkChild(
+              Effect.andThen(
+                renew(due),
+                Effect.sync(() => wake?.())
+              ),
+              { startImmediately: true }
+            )
+          }
+          if (holds.size > 0) {
+            yield* Effect.callback<void>((resume) => {
+              wake = () => resume(Effect.void)
+              return Effect.sync(() => {
+                wake = undefined
+              })
+            }).pipe(Effect.timeoutOption(Math.max(0, earliest - now())))
+            wake = undefined
+          }
+        }
+      })
+      yield* Effect.forkScoped(renewer)
+
+      const ask = (
+        caller: Caller,
+        wait: boolean,
+        restore: Restore
+      ): Effect.Effect<PoolRejected | undefined, LeaseError> =>
+        Effect.suspend(() => {
+          const sent = now()
+          return restore(store.acquire({ key, max, ttl })).pipe(
+            Effect.onInterrupt(() => Effect.sync(() => engine.failed(caller))),
+            Effect.matchEffect({
+              onSuccess: (admission): Effect.Effect<PoolRejected | undefined> => {
+                if (admission._tag === "Granted") {
+                  leases.reported = admission.holders
+                  const rejected = engine.granted(caller, hold(caller, admission.lease, sent))
+                  return Effect.succeed(rejected)
+                }
+                caller.due = sent + Math.max(1, Math.min(poll, admission.retryAfter))
+                if (admission._tag === "Full") {
+                  leases.reported = admission.holders
+                  return Effect.succeed(engine.refused(caller, wait, "full", admission.retryAfter))
+                }
+                if (sent >= warmingUntil) {
+                  warmingUntil = sent + admission.retryAfter
+                  ledger.emit({
+                    _tag: "Warming",
+                    retryAfter: admission.retryAfter,
+                    active: leases.reported,
+                    max: engine.max,
+                    waiting: engine.waiting
+                  })
+                }
+                return Effect.succeed(engine.refused(caller, wait, "warming", admission.retryAfter))
+              },
+              onFailure: (error): Effect.Effect<PoolRejected | undefined, LeaseError> => {
+                // Failing open: admitted without a lease when the store could
+                // not be reached or did not answer, still at most max here.
+                if (error._tag === "PoolStoreError" && failOpen && error.reason !== "refused" && !engine.closed) {
+                  return Effect.succeed(engine.granted(caller, hold(caller, undefined, sent)))
+                }
+                engine.failed(caller)
+                return Effect.fail(error)
+              }
+            })
+          )
+        })
+
+      const run = <A, E1, R>(
+        caller: Caller,
+        restore: Restore,
+        self: Effect.Effect<A, E1, R>
+      ): Effect.Effect<A, E1 | LeaseError, R> => {
+        const held = holdOf(caller)
+        // Returns once the store has the lease back, as a release by hand does.
+        const giveBack = Effect.suspend(() => {
+          engine.release(caller)
+          return held.returned === undefined ? Effect.void : Effect.asVoid(Fiber.await(held.returned))
+        })
+        if (held.lease === undefined) return Effect.ensuring(restore(self), giveBack)
+        // The work runs in a fiber of its own, so that losing the lease can
+        // interrupt it and this one can fail with `LeaseLost` instead.
+        return Effect.flatMap(
+          Effect.forkChild(restore(Effect.provideService(self, CurrentLease, held.lease)), { startImmediately: true }),
+          (work): Effect.Effect<A, E1 | LeaseError, R> => {
+            held.work = work
+            if (held.lost !== undefined) work.interruptUnsafe()
+            return restore(Fiber.await(work)).pipe(
+              Effect.onInterrupt(() => Fiber.interrupt(work)),
+              Effect.flatMap(
+                (exit): Effect.Effect<A, E1 | LeaseError> => (held.lost === undefined ? exit : Effect.fail(held.lost))
+              ),
+              Effect.ensuring(giveBack)
+            )
+          }
+        )
+      }
+
+      return {
+        span: "SharedPool",
+        format: (event: Event) => formatShared(event as unknown as SharedEvent),
+        ask,
+        hold: run,
+        kept: (caller, owner) => {
+          holdOf(caller).owner = owner
+        },
+        pollAt: (caller) => (caller === engine.queue.head ? caller.due : undefined),
+        check: errors.worker,
+        released: (caller) => {
+          const returned = holdOf(caller).returned
+          return returned === undefined ? Effect.void : Effect.asVoid(Fiber.join(returned))
+        },
+        closing: Effect.suspend(() => Fiber.awaitAll(Array.from(returning))).pipe(Effect.asVoid),
+        resizable: (size) => (size === max ? undefined : errors.mismatch(size))
+      } satisfies Hooks<LeaseError>
+    })
+
+/** The lease behind what `acquire` answers (`undefined`: admitted failing open). */
+export const leaseOf = (grant: unknown): PoolStore.Lease | undefined => (grant as Hold | undefined)?.lease

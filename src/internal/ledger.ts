@@ -1,0 +1,128 @@
+// What every pool counts and publishes: the totals of its events, the
+// rejections by reason, the wait and hold histograms, and the event hub its
+// subscribers read. The engine records each transition here, in the same
+// synchronous step that made it.
+
+import * as Channel from "effect/Channel"
+import type * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as PubSub from "effect/PubSub"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as Take from "effect/Take"
+import type { Engine } from "./engine.ts"
+import type { WorkerId } from "./errors.ts"
+import * as Metrics from "./metrics.ts"
+
+/** Any event a pool publishes: the base events, and those its source adds. */
+export interface Event {
+  readonly _tag: string
+  readonly [field: string]: unknown
+}
+
+export class Ledger {
+  // Events published, by tag: every base tag, plus whatever a source adds.
+  readonly totals: Record<string, number> = {
+    Acquired: 0,
+    Rejected: 0,
+    Released: 0,
+    Queued: 0,
+    TimedOut: 0,
+    Abandoned: 0
+  }
+  // Callers turned away, by the reason they were given (`timeout` is `TimedOut`).
+  readonly refused = { full: 0, "queue-full": 0, closed: 0, warming: 0 }
+  // Events a subscriber missed because it fell `capacity` behind.
+  dropped = 0
+  // How many event subscriptions are open: with none, no event is built.
+  listeners = 0
+  readonly waitSeconds: Metrics.Buckets | undefined
+  readonly holdSeconds: Metrics.Buckets | undefined
+  // The fiber logging transitions at Debug, if any.
+  logger: Fiber.Fiber<void> | undefined = undefined
+
+  readonly pubsub: PubSub.PubSub<Take.Take<Event>>
+  readonly capacity: number
+  // The clock that times waits and holds, unless `timing` is off.
+  readonly clock: Clock.Clock | undefined
+
+  constructor(pubsub: PubSub.PubSub<Take.Take<Event>>, capacity: number, clock: Clock.Clock | undefined) {
+    this.pubsub = pubsub
+    this.capacity = capacity
+    this.clock = clock
+    this.waitSeconds = clock === undefined ? undefined : new Metrics.Buckets()
+    this.holdSeconds = clock === undefined ? undefined : new Metrics.Buckets()
+  }
+
+  /** Millis of the pool's clock; 0 when timing is off (the clock is never read). */
+  now(): number {
+    return this.clock === undefined ? 0 : this.clock.currentTimeMillisUnsafe()
+  }
+
+  /**
+   * Permits are taken after a wait that began at `since` (`undefined`: no
+   * wait): answers the time of admission.
+   */
+  admitted(since: number | undefined): number {
+    if (this.clock === undefined) return 0
+    const now = this.clock.currentTimeMillisUnsafe()
+    this.waitSeconds?.observe(since === undefined ? 0 : (now - since) / 1000)
+    return now
+  }
+
+  /** Permits taken at `since` came back. */
+  held(since: number): void {
+    if (this.clock === undefined) return
+    this.holdSeconds?.observe((this.clock.currentTimeMillisUnsafe() - since) / 1000)
+  }
+
+  /** Counts a worker's event and publishes it with the pool's figures right after it. */
+  publish(_tag: string, worker: WorkerId, engine: Engine): void {
+    this.totals[_tag] = (this.totals[_tag] as number) + 1
+    if (this.listeners === 0) return
+    this.emit({ _tag, worker, active: engine.source.shown(engine), max: engine.max, waiting: engine.waiting })
+  }
+
+  /** Counts an event of a source's own (it must have a total). */
+  count(_tag: string): void {
+    this.totals[_tag] = (this.totals[_tag] ?? 0) + 1
+  }
+
+  resized(from: number, engine: Engine): void {
+    if (this.listeners === 0) return
+    this.emit({ _tag: "Resized", from, max: engine.max, active: engine.source.shown(engine), waiting: engine.waiting })
+  }
+
+  /**
+   * Publishes an event to every subscriber. A subscriber `capacity` events
+   * behind loses its oldest one (the hub slides), so one that stalls costs a
+   * bounded buffer; each loss is counted in `dropped`.
+   */
+  emit(event: Event): void {
+    if (this.listeners === 0) return
+    if (PubSub.sizeUnsafe(this.pubsub) >= this.capacity) this.dropped++
+    // After the pool has ended its stream this is a no-op.
+    PubSub.publishUnsafe(this.pubsub, [event])
+  }
+
+  // Counted before subscribing and uncounted after unsubscribing, so the
+  // count is never below the real number of subscriptions.
+  readonly subscribe: Effect.Effect<Stream.Stream<Event>, never, Scope.Scope> = Effect.uninterruptible(
+    Effect.suspend(() => {
+      this.listeners++
+      return Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          this.listeners--
+        })
+      ).pipe(
+        Effect.andThen(PubSub.subscribe(this.pubsub)),
+        Effect.map((subscription) => Stream.fromChannel(Channel.fromEffectTake(PubSub.take(subscription))))
+      )
+    })
+  )
+}
+
+/** A ledger whose hub holds up to `capacity` events per subscriber. */
+export const make = (capacity: number, clock: Clock.Clock | undefined): Effect.Effect<Ledger> =>
+  Effect.map(PubSub.sliding<Take.Take<Event>>(capacity), (pubsub) => new Ledger(pubsub, capacity, clock))

@@ -13,11 +13,11 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as CoroutinePool from "./CoroutinePool.ts"
+import * as Decode from "./internal/options.ts"
 import * as Timeline from "./Timeline.ts"
 
 /**
@@ -119,32 +119,49 @@ const decodeWorkers = (value: unknown) =>
 const decodeDuration = (
   option: "hold" | "retry",
   value: Duration.Input,
-  accept: (duration: Duration.Duration) => boolean,
+  bounds: { readonly min: number; readonly max: number },
   expected: string
 ) => {
-  const duration = Duration.fromInput(value)
-  return Option.isSome(duration) && Duration.isFinite(duration.value) && accept(duration.value)
-    ? Effect.succeed(duration.value)
-    : Effect.fail(new InvalidOption({ option, value, expected }))
+  const millis = Decode.millis(value, bounds)
+  return millis === undefined
+    ? Effect.fail(new InvalidOption({ option, value, expected }))
+    : Effect.succeed(Duration.millis(millis))
 }
+
+// A run prints a line per admission, release and rejection. Past this many
+// it is no demo any more (and its record would fill the memory).
+const maxLines = 100_000
 
 const decodeOptions = Effect.fnUntraced(function* (options: Options) {
   const workers = yield* decodeWorkers(options.workers ?? defaults.workers)
+  const max = options.max ?? defaults.max
   const hold = yield* decodeDuration(
     "hold",
     options.hold ?? defaults.hold,
-    (duration) => !Duration.isNegative(duration),
-    'a finite duration of zero or more, such as "100 millis"'
+    { min: 0, max: 60_000 },
+    'a duration from 0 to 1 minute, such as "100 millis"'
   )
   // A zero retry would spin: a rejected worker would try again at the same
   // instant forever, and time would never reach the holders' releases.
   const retry = yield* decodeDuration(
     "retry",
     options.retry ?? defaults.retry,
-    Duration.isPositive,
-    'a finite duration above zero, such as "100 millis"'
+    { min: 1, max: 60_000 },
+    'a duration from 1 millisecond to 1 minute, such as "100 millis"'
   )
-  return { workers, max: options.max ?? defaults.max, hold, retry }
+  // Each worker that finds the pool full tries again every `retry` until its
+  // round comes: about (workers - max) x rounds x hold / retry rejections.
+  const rounds = Number.isSafeInteger(max) && max >= 1 ? Math.ceil(workers / max) : 1
+  const rejections = (Math.max(0, workers - max) * rounds * Duration.toMillis(hold)) / Duration.toMillis(retry)
+  if (2 * workers + rejections > maxLines) {
+    const least = Math.ceil((Math.max(0, workers - max) * rounds * Duration.toMillis(hold)) / (maxLines - 2 * workers))
+    return yield* new InvalidOption({
+      option: "retry",
+      value: options.retry ?? defaults.retry,
+      expected: `at least ${least} millis with these workers, max and hold (a shorter one would print over ${maxLines.toLocaleString("en")} lines)`
+    })
+  }
+  return { workers, max, hold, retry }
 })
 
 // The demo's clock. Steps that fall due at the same instant (two holders
@@ -265,7 +282,7 @@ const makeTurnstile = (workers: number, start: number, onInstant: (instant: numb
  *   // Prints {"at":0,"event":{"_tag":"Acquired","worker":0,...}} and nine more lines
  *   const record = yield* Demo.run({ print: "json" })
  *   // Then the picture: one row per worker, 10 millis per column
- *   yield* Console.log(Timeline.render(record))
+ *   yield* Console.log(yield* Timeline.render(record))
  * })
  * ```
  *

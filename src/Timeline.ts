@@ -341,14 +341,62 @@ export const marks = {
  * @since 0.1.0
  * @category rendering
  */
-export const render = (timeline: Timeline, options: RenderOptions = {}): string => {
-  const last = timeline.entries.reduce((latest, entry) => Math.max(latest, entry.at), 0)
-  const end = Math.max(timeline.end ?? last, last, 0)
-  const times = timeline.entries.map((entry) => entry.at)
-  const step = isPositive(options.columnMillis) ? options.columnMillis : autoStep(end, times)
+export const render = (timeline: Timeline, options: RenderOptions = {}): Effect.Effect<string, InvalidRenderOption> =>
+  Effect.suspend(() => {
+    const times = timeline.entries.map((entry) => entry.at)
+    const bad = times.findIndex((at) => !isTime(at))
+    if (bad >= 0) return invalid("entries", times[bad], "times of 0 millis or more")
+    if (timeline.end !== undefined && !isTime(timeline.end)) return invalid("end", timeline.end, "0 millis or more")
+    const last = times.reduce((latest, at) => Math.max(latest, at), 0)
+    const end = Math.max(timeline.end ?? last, last, 0)
+    const { columnMillis } = options
+    if (columnMillis !== undefined && !(isTime(columnMillis) && columnMillis > 0)) {
+      return invalid("columnMillis", columnMillis, "a number of millis above 0")
+    }
+    const step = columnMillis ?? autoStep(end, times)
+    // The widest column a moment can land in decides the picture's width.
+    if (Math.round(end / step) + 1 > maxPictureColumns) {
+      return invalid(
+        "columnMillis",
+        columnMillis,
+        `at least ${format(end / (maxPictureColumns - 1))} for this run, so that the picture is at most ${maxPictureColumns} columns wide`
+      )
+    }
+    return Effect.succeed(draw(timeline.entries, end, step))
+  })
+
+// A picture wider than this would be unreadable (and, for a tiny column, too
+// large to build): `render` refuses it.
+const maxPictureColumns = 1000
+
+const isTime = (value: unknown): value is number => typeof value === "number" && Number.isFinite(value) && value >= 0
+
+const invalid = (option: InvalidRenderOption["option"], value: unknown, expected: string) =>
+  Effect.fail(new InvalidRenderOption({ option, value, expected }))
+
+/**
+ * `render` was given what it cannot draw: a `columnMillis` that is not above
+ * 0, or so small that the picture would be over 1,000 columns wide; or an
+ * entry time or `end` that is not a number of millis of 0 or more. `option`
+ * names it, `value` carries it, `expected` says what would do.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class InvalidRenderOption extends Schema.TaggedError<InvalidRenderOption>()("InvalidRenderOption", {
+  option: Schema.Literals(["columnMillis", "entries", "end"]),
+  value: Schema.Unknown,
+  expected: Schema.String
+}) {
+  override get message(): string {
+    return `Invalid ${this.option}: expected ${this.expected}, got ${String(this.value)}`
+  }
+}
+
+const draw = (entries: ReadonlyArray<Entry>, end: number, step: number): string => {
   const column = (at: number) => Math.max(0, Math.round(at / step))
 
-  const rows = track(timeline.entries, end)
+  const rows = track(entries, end)
   let columns = Math.max(1, column(end))
   for (const row of rows) {
     for (const [at] of row.moments) columns = Math.max(columns, column(at) + 1)
@@ -404,9 +452,6 @@ const legend = (rows: ReadonlyArray<Row>): string => {
     .map(([mark, meaning]) => `${mark} ${meaning}`)
     .join("  ")
 }
-
-const isPositive = (millis: number | undefined): millis is number =>
-  millis !== undefined && Number.isFinite(millis) && millis > 0
 
 // The picture's width bounds when the step is chosen for it.
 const minColumns = 16

@@ -68,14 +68,18 @@ const demo = Command.make("coroutine-pool-demo", flags, ({ json, timeline, ...op
     Effect.flatMap((record) => {
       if (!timeline) return Effect.void
       const print = json ? Console.error : Console.log
-      return print(`\n${Timeline.render(record)}`)
+      return Effect.flatMap(Timeline.render(record), (picture) => print(`\n${picture}`))
     }),
-    Effect.catchTag("InvalidOption", (error) =>
-      Effect.andThen(
-        Console.error(`Invalid value for flag --${error.option}: ${error.detail}`),
-        Effect.fail(new Reported(error.message))
-      )
-    )
+    Effect.catchTags({
+      InvalidOption: (error) =>
+        Effect.andThen(
+          Console.error(`Invalid value for flag --${error.option}: ${error.detail}`),
+          Effect.fail(new Reported(error.message))
+        ),
+      // The demo's own record always draws; kept typed all the same.
+      InvalidRenderOption: (error) =>
+        Effect.andThen(Console.error(error.message), Effect.fail(new Reported(error.message)))
+    })
   )
 ).pipe(
   Command.withDescription(

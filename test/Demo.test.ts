@@ -74,23 +74,44 @@ describe("Demo.run", () => {
         [
           { hold: "abc" as Duration.Input },
           "hold",
-          'Invalid hold: expected a finite duration of zero or more, such as "100 millis", got "abc"'
+          'Invalid hold: expected a duration from 0 to 1 minute, such as "100 millis", got "abc"'
         ],
         [
           { hold: "-5 millis" },
           "hold",
-          'Invalid hold: expected a finite duration of zero or more, such as "100 millis", got "-5 millis"'
+          'Invalid hold: expected a duration from 0 to 1 minute, such as "100 millis", got "-5 millis"'
         ],
         [
           { hold: Duration.infinity },
           "hold",
-          'Invalid hold: expected a finite duration of zero or more, such as "100 millis", got Infinity'
+          'Invalid hold: expected a duration from 0 to 1 minute, such as "100 millis", got Infinity'
         ],
-        [{ retry: 0 }, "retry", 'Invalid retry: expected a finite duration above zero, such as "100 millis", got 0'],
+        [
+          { retry: 0 },
+          "retry",
+          'Invalid retry: expected a duration from 1 millisecond to 1 minute, such as "100 millis", got 0'
+        ],
         [
           { retry: Duration.zero },
           "retry",
-          'Invalid retry: expected a finite duration above zero, such as "100 millis", got 0 millis'
+          'Invalid retry: expected a duration from 1 millisecond to 1 minute, such as "100 millis", got 0 millis'
+        ],
+        // "1 nanos" printed about 2e8 lines while memory grew to a crash.
+        [
+          { retry: "1 nanos" },
+          "retry",
+          'Invalid retry: expected a duration from 1 millisecond to 1 minute, such as "100 millis", got "1 nanos"'
+        ],
+        [
+          { hold: "2 minutes" },
+          "hold",
+          'Invalid hold: expected a duration from 0 to 1 minute, such as "100 millis", got "2 minutes"'
+        ],
+        // Within bounds, but 999 workers trying again every milli for 999 rounds of a second.
+        [
+          { workers: 1000, max: 1, hold: "1 second", retry: "1 millis" },
+          "retry",
+          'Invalid retry: expected at least 10194 millis with these workers, max and hold (a shorter one would print over 100,000 lines), got "1 millis"'
         ]
       ]
       for (const [options, option, message] of cases) {

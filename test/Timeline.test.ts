@@ -24,6 +24,9 @@ const entry = (
   waiting = 0
 ): Timeline.Entry => ({ at, event: { _tag, worker, active, max: 1, waiting } })
 
+// `render` in a test that expects a picture.
+const draw = (...args: Parameters<typeof Timeline.render>) => Effect.runSync(Timeline.render(...args))
+
 const rows = (rendered: string) =>
   rendered.split("\n").filter((line) => line.startsWith("Worker") || line.startsWith("Pool"))
 
@@ -31,7 +34,7 @@ const scale = (rendered: string) => rendered.split("\n").at(-1)
 
 describe("Timeline.render", () => {
   it("draws a hold, a rejection, a wait then a hold, and a wait that timed out", () => {
-    const rendered = Timeline.render(
+    const rendered = draw(
       {
         entries: [
           entry(0, "Acquired", 0, 1),
@@ -63,9 +66,38 @@ describe("Timeline.render", () => {
     )
   })
 
+  it.effect("refuses a picture too wide to read, or times it cannot draw, with a typed error at once", () =>
+    Effect.gen(function* () {
+      const record = { entries: [entry(0, "Acquired", 0, 1), entry(200, "Released", 0, 0)], end: 200 }
+      // 1e-6 ran 31 s and threw a RangeError; 1e-9 never finished.
+      for (const columnMillis of [1e-6, 1e-9, 0.1]) {
+        const error = yield* Effect.flip(Timeline.render(record, { columnMillis }))
+        assert.deepStrictEqual(
+          [error._tag, error.option, error.value, error.expected],
+          [
+            "InvalidRenderOption",
+            "columnMillis",
+            columnMillis,
+            "at least 0.2002002002 for this run, so that the picture is at most 1000 columns wide"
+          ]
+        )
+      }
+      // The smallest column it asks for draws: an 11-character label, then 999 columns.
+      assert.strictEqual(rows(yield* Timeline.render(record, { columnMillis: 0.2002002002 }))[0]?.length, 11 + 999)
+      for (const columnMillis of [0, -10, Number.NaN, Number.POSITIVE_INFINITY]) {
+        const error = yield* Effect.flip(Timeline.render(record, { columnMillis }))
+        assert.deepStrictEqual([error.option, error.expected], ["columnMillis", "a number of millis above 0"])
+      }
+      const nan = yield* Effect.flip(Timeline.render({ entries: [entry(Number.NaN, "Rejected", 0, 1)] }))
+      assert.deepStrictEqual([nan.option, Number.isNaN(nan.value)], ["entries", true])
+      const end = yield* Effect.flip(Timeline.render({ entries: [], end: Number.POSITIVE_INFINITY }))
+      assert.strictEqual(end.message, "Invalid end: expected 0 millis or more, got Infinity")
+    })
+  )
+
   it("chooses the coarsest step that puts every time on a column boundary, in 16 to 60 columns", () => {
     const run = (times: ReadonlyArray<number>, end: number) =>
-      scale(Timeline.render({ entries: times.map((at) => entry(at, "Rejected", 0, 1)), end }))
+      scale(draw({ entries: times.map((at) => entry(at, "Rejected", 0, 1)), end }))
     assert.strictEqual(run([0, 100], 200), "1 column = 10 ms (times rounded to the nearest 10 ms)")
     assert.strictEqual(run([0, 50, 250], 500), "1 column = 25 ms (times rounded to the nearest 25 ms)")
     assert.strictEqual(run([0, 300, 1500], 7500), "1 column = 300 ms (times rounded to the nearest 300 ms)")
@@ -76,7 +108,7 @@ describe("Timeline.render", () => {
   })
 
   it("rounds times to the nearest column boundary", () => {
-    const late = Timeline.render(
+    const late = draw(
       { entries: [entry(4, "Acquired", 0, 1), entry(104, "Released", 0, 0)], end: 203 },
       { columnMillis: 10 }
     )
@@ -84,10 +116,9 @@ describe("Timeline.render", () => {
   })
 
   it("labels the axis every ten columns and sizes the label column to the longest label", () => {
-    const rendered = Timeline.render(
-      { entries: [entry(0, "Rejected", "checkout", 1)], end: 250 },
-      { columnMillis: 10 }
-    ).split("\n")
+    const rendered = draw({ entries: [entry(0, "Rejected", "checkout", 1)], end: 250 }, { columnMillis: 10 }).split(
+      "\n"
+    )
     assert.deepStrictEqual(rendered.slice(0, 3), [
       "time (ms)        0         100       200",
       "                 |---------|---------|-----",
@@ -96,7 +127,7 @@ describe("Timeline.render", () => {
   })
 
   it("draws a hold shorter than a column in one column, and a label shared by fibers as one row", () => {
-    const rendered = Timeline.render(
+    const rendered = draw(
       {
         entries: [
           entry(0, "Acquired", 0, 1),
@@ -114,7 +145,7 @@ describe("Timeline.render", () => {
   })
 
   it("draws a moment over a hold and a hold over a wait", () => {
-    const rendered = Timeline.render(
+    const rendered = draw(
       {
         entries: [
           entry(0, "Acquired", "api", 1),
@@ -133,7 +164,7 @@ describe("Timeline.render", () => {
 
   it("lists numbered workers in order, then named ones as they appear, then the pool's resizes", () => {
     const resized: Timeline.Entry = { at: 10, event: { _tag: "Resized", from: 1, max: 2, active: 1, waiting: 0 } }
-    const rendered = Timeline.render(
+    const rendered = draw(
       {
         entries: [
           entry(0, "Rejected", "zeta", 1),
@@ -156,7 +187,7 @@ describe("Timeline.render", () => {
   })
 
   it("draws an end whose start is missing from the start, and what is still open up to the end", () => {
-    const rendered = Timeline.render(
+    const rendered = draw(
       {
         entries: [
           entry(20, "Released", 0, 0),
@@ -178,10 +209,10 @@ describe("Timeline.render", () => {
 
   it("draws an empty record as one column, and its end as the last entry without `end`", () => {
     assert.strictEqual(
-      Timeline.render({ entries: [] }),
+      draw({ entries: [] }),
       ["time (ms)  0", "           |-", "", legend, "1 column = 1 ms (times rounded to the nearest 1 ms)"].join("\n")
     )
-    const open = Timeline.render(
+    const open = draw(
       { entries: [entry(0, "Acquired", 0, 1), entry(30, "Rejected", 1, 1)] },
       {
         columnMillis: 10
@@ -243,7 +274,7 @@ describe("Timeline.stamp", () => {
           [30, "Released"]
         ]
       )
-      assert.deepStrictEqual(rows(Timeline.render({ entries, end: 30 }, { columnMillis: 10 })), [
+      assert.deepStrictEqual(rows(draw({ entries, end: 30 }, { columnMillis: 10 })), [
         "Worker a   ###",
         "Worker b   x.."
       ])
@@ -282,7 +313,7 @@ describe("the demo's timeline", () => {
         [0, 0, 0, 0, 100, 100, 100, 100, 200, 200]
       )
       assert.strictEqual(value.end, 200)
-      assert.strictEqual(`${Timeline.render(value)}\n`, picture)
+      assert.strictEqual(`${draw(value)}\n`, picture)
     })
   )
 
@@ -292,7 +323,7 @@ describe("the demo's timeline", () => {
         const { value } = yield* VirtualTime.run(Demo.run(), "200 millis").pipe(
           Effect.provideService(Scheduler.MaxOpsBeforeYield, budget)
         )
-        assert.strictEqual(`${Timeline.render(value)}\n`, picture, `MaxOpsBeforeYield ${budget}`)
+        assert.strictEqual(`${draw(value)}\n`, picture, `MaxOpsBeforeYield ${budget}`)
       }
     })
   )
@@ -308,7 +339,7 @@ describe("the demo's timeline", () => {
       )
       const value = yield* late.runUntilDone(fiber)
       assert.isAbove(late.now(), 200, "the clock ran late")
-      assert.strictEqual(`${Timeline.render(value)}\n`, picture)
+      assert.strictEqual(`${draw(value)}\n`, picture)
       const lines = yield* TestConsole.logLines
       assert.deepStrictEqual(
         lines.map((line) => Schema.decodeUnknownSync(Timeline.EntryFromJsonString)(line).at),

@@ -235,6 +235,36 @@ describe("events", () => {
   )
 })
 
+describe("a subscriber that falls behind", () => {
+  it.effect("holds at most 4,096 events: the oldest go, counted in stats.dropped, and the stream still ends", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const pool = yield* CoroutinePool.make({ max: 1 }).pipe(Scope.provide(scope))
+      // Subscribed, never read while the pool works: it used to buffer every
+      // event (+352 MB per million calls).
+      const stalled = yield* pool.subscribe
+      for (let i = 0; i < 2500; i++) yield* pool.withPermit(i)(Effect.void)
+      const stats = yield* pool.stats
+      assert.deepStrictEqual([stats.acquired + stats.released, stats.dropped], [5000, 5000 - 4096])
+      yield* Scope.close(scope, Exit.void)
+      const seen = yield* Stream.runCollect(stalled)
+      assert.strictEqual(seen.length, 4096)
+      // The newest 4,096: from the 905th event (worker 452's admission) on.
+      assert.deepStrictEqual(seen[0], { _tag: "Acquired", worker: 452, active: 1, max: 1, waiting: 0 })
+      assert.deepStrictEqual(seen.at(-1), { _tag: "Released", worker: 2499, active: 0, max: 1, waiting: 0 })
+    })
+  )
+
+  it.effect("costs nothing to a subscriber that keeps up", () =>
+    Effect.gen(function* () {
+      const { close, events, pool } = yield* RecordedPool.make(1)
+      for (let i = 0; i < 5000; i++) yield* pool.withPermit(i)(Effect.yieldNow)
+      yield* close
+      assert.deepStrictEqual([(yield* events).length, (yield* pool.stats).dropped], [10_000, 0])
+    })
+  )
+})
+
 describe("closing the pool", () => {
   it.effect("interrupts holders, returns every permit and publishes every release before the stream ends", () =>
     Effect.gen(function* () {
@@ -266,6 +296,17 @@ describe("closing the pool", () => {
       const error = yield* Effect.flip(pool.withPermit(0)(Effect.void))
       assert.deepStrictEqual([error.reason, error.message], ["closed", "Worker 0: rejected, the pool is closed"])
       assert.strictEqual(yield* pool.active, 0)
+    })
+  )
+
+  it.effect("answers every method as closed: resize changes nothing either", () =>
+    Effect.gen(function* () {
+      const { close, pool } = yield* RecordedPool.make(2, { maxWaiting: 1 })
+      yield* close
+      // It used to succeed and change stats.max.
+      yield* pool.resize(5)
+      assert.deepStrictEqual([yield* pool.max, (yield* pool.stats).max], [2, 2])
+      assert.strictEqual((yield* Effect.flip(pool.resize(0)))._tag, "InvalidPoolSize")
     })
   )
 

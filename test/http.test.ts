@@ -307,4 +307,23 @@ describe("HttpAdmission.layerShared", () => {
       })
     }).pipe(Effect.scoped)
   )
+
+  it.live("the route's handler reads the request's lease and its fencing token", () =>
+    Effect.gen(function* () {
+      const store = Layer.succeedContext(yield* Layer.build(PoolStore.layerStoreMemory))
+      const fence = Effect.map(SharedPool.CurrentLease, (lease) => HttpServerResponse.text(`fence ${lease?.fence}`))
+      const { dispose, handler } = HttpRouter.toWebHandler(
+        HttpRouter.add("GET", "/export", fence).pipe(
+          Layer.provide(HttpAdmission.layerShared()),
+          Layer.provide(SharedPool.layer({ key: "exports", max: 1, ttl: "5 seconds" })),
+          Layer.provide(store)
+        ),
+        { disableLogger: true }
+      )
+      yield* Effect.addFinalizer(() => Effect.promise(dispose))
+      // Under the middleware it read `undefined`: each request has a lease of its own.
+      assert.deepStrictEqual(yield* get(handler), { status: 200, retryAfter: null, body: "fence 1" })
+      assert.deepStrictEqual(yield* get(handler), { status: 200, retryAfter: null, body: "fence 2" })
+    }).pipe(Effect.scoped)
+  )
 })

@@ -338,7 +338,12 @@ describe("make's waiting options", () => {
         ["maxWaiting", "3"],
         ["maxWait", "-1 seconds"],
         ["maxWait", "soon"],
-        ["maxWait", -5]
+        ["maxWait", -5],
+        // Duration.fromInput takes each of these for 0.
+        ["maxWait", Number.NaN],
+        ["maxWait", { millis: -1 }],
+        ["maxWait", {}],
+        ["maxWait", { seconds: 1, fortnights: 2 }]
       ]
       for (const [option, value] of bad) {
         const error = yield* Effect.flip(CoroutinePool.make({ max: 1, [option]: value as never }))
@@ -348,6 +353,18 @@ describe("make's waiting options", () => {
       }
       const error = yield* Effect.flip(CoroutinePool.make({ max: 1, maxWaiting: -1 }))
       assert.strictEqual(error.message, "Invalid maxWaiting: expected a safe integer of zero or more, got -1")
+      // No options at all was a TypeError with a stack trace.
+      for (const options of [undefined, null, 5]) {
+        const missing = yield* Effect.flip(CoroutinePool.make(options as never))
+        assert.deepStrictEqual(
+          missing,
+          new CoroutinePool.InvalidPoolOption({
+            option: "options",
+            value: options,
+            expected: "an object such as { max: 2 }"
+          })
+        )
+      }
     })
   )
 

@@ -6,6 +6,7 @@
 import * as Channel from "effect/Channel"
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
@@ -37,6 +38,8 @@ export class Ledger {
   dropped = 0
   // How many event subscriptions are open: with none, no event is built.
   listeners = 0
+  // Set once the streams have ended: nothing more is published.
+  ended = false
   readonly waitSeconds: Metrics.Buckets | undefined
   readonly holdSeconds: Metrics.Buckets | undefined
   // The fiber logging transitions at Debug, if any.
@@ -100,11 +103,19 @@ export class Ledger {
    * bounded buffer; each loss is counted in `dropped`.
    */
   emit(event: Event): void {
-    if (this.listeners === 0) return
-    if (PubSub.sizeUnsafe(this.pubsub) >= this.capacity) this.dropped++
-    // After the pool has ended its stream this is a no-op.
-    PubSub.publishUnsafe(this.pubsub, [event])
+    if (this.listeners === 0 || this.ended) return
+    if (PubSub.publishUnsafe(this.pubsub, [event])) return
+    // A subscriber is `capacity` behind: publishing as the hub's strategy
+    // says slides its oldest event out (publishing unsafely never does).
+    this.dropped++
+    Effect.runSync(PubSub.publish(this.pubsub, [event]))
   }
+
+  /** Ends every subscriber's stream, once the pool has published its last event. */
+  readonly end: Effect.Effect<void> = Effect.suspend(() => {
+    this.ended = true
+    return Effect.asVoid(PubSub.end(this.pubsub, Exit.void))
+  })
 
   // Counted before subscribing and uncounted after unsubscribing, so the
   // count is never below the real number of subscriptions.

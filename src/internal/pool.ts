@@ -8,7 +8,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as LogLevel from "effect/LogLevel"
-import * as PubSub from "effect/PubSub"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type Caller, Engine, Granted, type Source, Waiting } from "./engine.ts"
@@ -313,7 +312,7 @@ const close = (engine: Engine, ledger: Ledger.Ledger, closing: Effect.Effect<voi
     return Fiber.interruptAll(engine.holderFibers(current)).pipe(
       Effect.andThen(Effect.sync(() => engine.releaseUnowned())),
       Effect.andThen(closing),
-      Effect.andThen(PubSub.end(ledger.pubsub, Exit.void)),
+      Effect.andThen(ledger.end),
       Effect.andThen(ledger.logger === undefined ? Effect.void : Fiber.await(ledger.logger))
     )
   })

@@ -98,8 +98,8 @@ export interface Source {
    * `refused`), or `"none"`.
    */
   readonly take: (engine: Engine, permits: number) => Take
-  /** The permits of `caller` came back: released, lost, or returned on close. */
-  readonly give: (engine: Engine, caller: Caller) => void
+  /** The permits of `caller` came back: the source takes them (lost ones excepted). */
+  readonly release: (engine: Engine, caller: Caller) => void
   /** The `active` figure events show: this pool's holders, or a store's. */
   readonly shown: (engine: Engine) => number
 }
@@ -141,12 +141,17 @@ export class Engine {
     return this.queue.size
   }
 
+  /** The permits taken, as events show them. */
+  get shown(): number {
+    return this.source.shown(this)
+  }
+
   private publish(tag: "Acquired" | "Rejected" | "Released" | "Queued" | "TimedOut" | "Abandoned", worker: WorkerId) {
     this.ledger.publish(tag, worker, this)
   }
 
   rejection(worker: WorkerId, reason: PoolRejected["reason"], retryAfter?: number): PoolRejected {
-    return new PoolRejected({ worker, reason, active: this.source.shown(this), max: this.max, retryAfter })
+    return new PoolRejected({ worker, reason, active: this.shown, max: this.max, retryAfter })
   }
 
   // ---------------------------------------------------------------------------
@@ -223,7 +228,7 @@ export class Engine {
     caller.grant = grant
     if (caller.status === Closed || this.closed) {
       caller.status = Ended
-      this.source.give(this, caller)
+      this.source.release(this, caller)
       this.ledger.refused.closed++
       return this.rejection(caller.worker, "closed")
     }
@@ -405,7 +410,7 @@ export class Engine {
     const caller = taken?.shift()
     if (caller === undefined) return undefined
     if (taken?.length === 0) this.manual.delete(worker)
-    this.giveBack(caller, "Released")
+    this.released(caller)
     return caller
   }
 
@@ -413,7 +418,7 @@ export class Engine {
   release(caller: Caller): void {
     if (caller.status !== Granted) return
     if (caller.line !== undefined) caller.line.remove(caller)
-    this.giveBack(caller, "Released")
+    this.released(caller)
   }
 
   /**
@@ -430,20 +435,21 @@ export class Engine {
       taken.splice(index, 1)
       if (taken.length === 0) this.manual.delete(caller.worker)
     }
-    this.end(caller)
+    this.ended(caller)
     publish()
     this.handOff()
     return true
   }
 
-  private giveBack(caller: Caller, tag: "Released"): void {
-    this.end(caller)
-    this.source.give(this, caller)
-    this.publish(tag, caller.worker)
+  // The permits of `caller` came back: counted, given to the source, published, handed on.
+  private released(caller: Caller): void {
+    this.ended(caller)
+    this.source.release(this, caller)
+    this.publish("Released", caller.worker)
     this.handOff()
   }
 
-  private end(caller: Caller): void {
+  private ended(caller: Caller): void {
     caller.status = Ended
     this.active -= caller.permits
     this.ledger.held(caller.since)
@@ -461,7 +467,7 @@ export class Engine {
   // ---------------------------------------------------------------------------
 
   /** Stops admissions and turns every queued caller away. */
-  shut(): void {
+  close(): void {
     this.closed = true
     for (let caller = this.queue.head; caller !== undefined; caller = this.queue.head) {
       this.queue.remove(caller)
@@ -485,7 +491,7 @@ export class Engine {
   /** Gives back the permits no fiber holds: those of `tryAcquire` and `acquire`. */
   releaseUnowned(): void {
     for (const taken of this.manual.values()) {
-      for (const caller of taken) this.giveBack(caller, "Released")
+      for (const caller of taken) this.released(caller)
     }
     this.manual.clear()
     for (let caller = this.scoped.head; caller !== undefined; caller = this.scoped.head) this.release(caller)

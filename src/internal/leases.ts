@@ -74,14 +74,14 @@ export class Leases implements Source {
   // Holders across every process, as the store last reported them.
   reported = 0
   // How a lease goes back to the store: set by `hooks`, which knows the store.
-  giveBack: (caller: Caller) => void = () => {}
+  releaseLease: (caller: Caller) => void = () => {}
 
   take(engine: Engine, permits: number) {
     return engine.active + engine.asking + permits <= engine.max ? ("ask" as const) : ("none" as const)
   }
 
-  give(_: Engine, caller: Caller) {
-    this.giveBack(caller)
+  release(_: Engine, caller: Caller) {
+    this.releaseLease(caller)
   }
 
   shown() {
@@ -128,7 +128,7 @@ export const hooks =
         return held
       }
 
-      leases.giveBack = (caller) => {
+      leases.releaseLease = (caller) => {
         const held = holdOf(caller)
         holds.delete(held)
         if (held?.lease === undefined) return
@@ -292,11 +292,11 @@ export const hooks =
       ): Effect.Effect<A, E1 | LeaseError, R> => {
         const held = holdOf(caller)
         // Returns once the store has the lease back, as a release by hand does.
-        const giveBack = Effect.suspend(() => {
+        const release = Effect.suspend(() => {
           engine.release(caller)
           return held.returned === undefined ? Effect.void : Effect.asVoid(Fiber.await(held.returned))
         })
-        if (held.lease === undefined) return Effect.ensuring(restore(self), giveBack)
+        if (held.lease === undefined) return Effect.ensuring(restore(self), release)
         // The work runs in a fiber of its own, so that losing the lease can
         // interrupt it and this one can fail with `LeaseLost` instead.
         return Effect.flatMap(
@@ -309,7 +309,7 @@ export const hooks =
               Effect.flatMap(
                 (exit): Effect.Effect<A, E1 | LeaseError> => (held.lost === undefined ? exit : Effect.fail(held.lost))
               ),
-              Effect.ensuring(giveBack)
+              Effect.ensuring(release)
             )
           }
         )

@@ -8,18 +8,59 @@ import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
+import type * as Metric from "effect/Metric"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Take from "effect/Take"
-import type { Engine } from "./engine.ts"
 import type { WorkerId } from "./errors.ts"
-import * as Metrics from "./metrics.ts"
+
+// The figures every event carries: permits taken (as the pool shows them),
+// permits in force, callers queued.
+export interface Figures {
+  readonly shown: number
+  readonly max: number
+  readonly waiting: number
+}
 
 /** Any event a pool publishes: the base events, and those its source adds. */
 export interface Event {
   readonly _tag: string
   readonly [field: string]: unknown
+}
+
+// Upper bounds, in seconds, of the wait and hold time histograms.
+export const boundaries: ReadonlyArray<number> = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+// A histogram the pool records into and the metrics registry reads when it
+// is scraped, so recording costs a few arithmetic operations.
+export class Buckets {
+  readonly counts = new Array<number>(boundaries.length + 1).fill(0)
+  count = 0
+  sum = 0
+  min = Number.MAX_VALUE
+  max = -Number.MAX_VALUE
+
+  observe(value: number): void {
+    let bucket = 0
+    while (bucket < boundaries.length && value > (boundaries[bucket] as number)) bucket++
+    this.counts[bucket] = (this.counts[bucket] as number) + 1
+    this.count++
+    this.sum += value
+    if (value < this.min) this.min = value
+    if (value > this.max) this.max = value
+  }
+
+  // Cumulative counts per upper bound, as Effect's own histograms report them
+  // (the `+Inf` bucket is `count`).
+  state(): Metric.HistogramState {
+    let cumulated = 0
+    const buckets = boundaries.map((boundary, i): [number, number] => {
+      cumulated += this.counts[i] as number
+      return [boundary, cumulated]
+    })
+    return { buckets, count: this.count, min: this.min, max: this.max, sum: this.sum }
+  }
 }
 
 export class Ledger {
@@ -40,8 +81,8 @@ export class Ledger {
   listeners = 0
   // Set once the streams have ended: nothing more is published.
   ended = false
-  readonly waitSeconds: Metrics.Buckets | undefined
-  readonly holdSeconds: Metrics.Buckets | undefined
+  readonly waitSeconds: Buckets | undefined
+  readonly holdSeconds: Buckets | undefined
   // The fiber logging transitions at Debug, if any.
   logger: Fiber.Fiber<void> | undefined = undefined
 
@@ -54,8 +95,8 @@ export class Ledger {
     this.pubsub = pubsub
     this.capacity = capacity
     this.clock = clock
-    this.waitSeconds = clock === undefined ? undefined : new Metrics.Buckets()
-    this.holdSeconds = clock === undefined ? undefined : new Metrics.Buckets()
+    this.waitSeconds = clock === undefined ? undefined : new Buckets()
+    this.holdSeconds = clock === undefined ? undefined : new Buckets()
   }
 
   /** Millis of the pool's clock; 0 when timing is off (the clock is never read). */
@@ -81,10 +122,10 @@ export class Ledger {
   }
 
   /** Counts a worker's event and publishes it with the pool's figures right after it. */
-  publish(_tag: string, worker: WorkerId, engine: Engine): void {
-    this.totals[_tag] = (this.totals[_tag] as number) + 1
+  publish(_tag: string, worker: WorkerId, figures: Figures): void {
+    this.totals[_tag] = (this.totals[_tag] ?? 0) + 1
     if (this.listeners === 0) return
-    this.emit({ _tag, worker, active: engine.source.shown(engine), max: engine.max, waiting: engine.waiting })
+    this.emit({ _tag, worker, active: figures.shown, max: figures.max, waiting: figures.waiting })
   }
 
   /** Counts an event of a source's own (it must have a total). */
@@ -92,9 +133,9 @@ export class Ledger {
     this.totals[_tag] = (this.totals[_tag] ?? 0) + 1
   }
 
-  resized(from: number, engine: Engine): void {
+  resized(from: number, figures: Figures): void {
     if (this.listeners === 0) return
-    this.emit({ _tag: "Resized", from, max: engine.max, active: engine.source.shown(engine), waiting: engine.waiting })
+    this.emit({ _tag: "Resized", from, max: figures.max, active: figures.shown, waiting: figures.waiting })
   }
 
   /**

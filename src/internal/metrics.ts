@@ -4,42 +4,7 @@
 import type * as Context from "effect/Context"
 import { constVoid } from "effect/Function"
 import * as Metric from "effect/Metric"
-import type { Engine } from "./engine.ts"
-import type { Ledger } from "./ledger.ts"
-
-// Upper bounds, in seconds, of the wait and hold time histograms.
-const boundaries: ReadonlyArray<number> = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
-
-// A histogram the pool records into and the metrics registry reads when it
-// is scraped, so recording costs a few arithmetic operations.
-export class Buckets {
-  readonly counts = new Array<number>(boundaries.length + 1).fill(0)
-  count = 0
-  sum = 0
-  min = Number.MAX_VALUE
-  max = -Number.MAX_VALUE
-
-  observe(value: number): void {
-    let bucket = 0
-    while (bucket < boundaries.length && value > (boundaries[bucket] as number)) bucket++
-    this.counts[bucket] = (this.counts[bucket] as number) + 1
-    this.count++
-    this.sum += value
-    if (value < this.min) this.min = value
-    if (value > this.max) this.max = value
-  }
-
-  // Cumulative counts per upper bound, as Effect's own histograms report them
-  // (the `+Inf` bucket is `count`).
-  state(): Metric.HistogramState {
-    let cumulated = 0
-    const buckets = boundaries.map((boundary, i): [number, number] => {
-      cumulated += this.counts[i] as number
-      return [boundary, cumulated]
-    })
-    return { buckets, count: this.count, min: this.min, max: this.max, sum: this.sum }
-  }
-}
+import { boundaries, type Ledger } from "./ledger.ts"
 
 export const metrics = {
   active: Metric.gauge("coroutine_pool_active", { description: "Permits taken right now" }),
@@ -90,7 +55,7 @@ export const counted = (count: () => number) => () => ({ count: count(), increme
 
 /** Registers the series every pool reports, labelled `pool=<name>`. */
 export const register = (
-  engine: Engine,
+  engine: { readonly active: number; readonly waiting: number; readonly max: number },
   ledger: Ledger,
   pool: string,
   context: Context.Context<never>

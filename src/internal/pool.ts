@@ -308,7 +308,7 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
 // `Released` is published before they end) and wait for the logger.
 const close = (engine: Engine, ledger: Ledger.Ledger, closing: Effect.Effect<void>): Effect.Effect<void> =>
   Effect.withFiber((current) => {
-    engine.shut()
+    engine.close()
     return Fiber.interruptAll(engine.holderFibers(current)).pipe(
       Effect.andThen(Effect.sync(() => engine.releaseUnowned())),
       Effect.andThen(closing),
@@ -320,7 +320,7 @@ const close = (engine: Engine, ledger: Ledger.Ledger, closing: Effect.Effect<voi
 /** A local count: permits taken on the spot and handed over on release. */
 export const localCount: Source = {
   take: (engine, permits) => (engine.active + permits <= engine.max ? "taken" : "none"),
-  give: () => {},
+  release: () => {},
   shown: (engine) => engine.active
 }
 

@@ -1,11 +1,12 @@
-// The ```ts examples of the README, extracted and type-checked
-// (test/examples.test.ts), so that none can rot.
+// The ```ts examples of the README and of the JSDoc in src/, extracted and
+// type-checked (test/examples.test.ts), so that none can rot.
 //
 // Each block is written to a file of its own (blocks may declare the same
 // names) and all of them go through ONE run of the project's tsc against a
 // generated tsconfig.json that extends the root one. Each error is reported at
-// its place in the source the block came from (README.md:120:7) with the
-// block's name (its heading) and the source line.
+// its place in the source the block came from (README.md:120:7,
+// src/CoroutinePool.ts:335:9) with the block's name (its heading, or the
+// export its comment documents) and the source line.
 //
 // Where the generated files go: `.examples/<run>/` at the repo root.
 // - The root tsconfig's `include` (src, test, scratchpad, vitest.config.ts)
@@ -23,13 +24,13 @@
 // removes it, and `.examples/` itself once empty, when it ends.
 
 import { execFile } from "node:child_process"
-import { mkdir, mkdtemp, rm, rmdir, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, readdir, rm, rmdir, writeFile } from "node:fs/promises"
 import { join, relative, resolve } from "node:path"
 
 export interface Block {
-  /** Where it comes from, as printed: `README.md`. */
+  /** Where it comes from, as printed: `README.md`, `src/CoroutinePool.ts`. */
   readonly source: string
-  /** e.g. `example 3/4 under "Embedding it in a backend"`. */
+  /** e.g. `example 3/4 under "Embedding it in a backend"`, `example 1/2 ("Drawing the run") of export const run`. */
   readonly name: string
   /** Its file in the run's directory. */
   readonly file: string
@@ -37,7 +38,7 @@ export interface Block {
   readonly fence: number
   /**
    * What was dropped from the start of each source line to get the block's
-   * line: the indentation of a fence in a list item.
+   * line: the indentation of a fence in a list item, a comment's ` * `.
    * Source column = column + prefix length; source text = prefix + line.
    */
   readonly prefixes: ReadonlyArray<string>
@@ -54,6 +55,8 @@ interface Line {
 interface Fenced {
   /** The last Markdown heading before the fence. */
   readonly heading: string | undefined
+  /** The `**Example** (Title)` line before the fence, if it is the nearest such line and no block came since. */
+  readonly title: string | undefined
   readonly fence: number
   readonly prefixes: ReadonlyArray<string>
   readonly lines: ReadonlyArray<string>
@@ -63,6 +66,7 @@ interface Fenced {
 const fencedBlocks = (lines: ReadonlyArray<Line>, where: string): ReadonlyArray<Fenced> => {
   const found: Array<Fenced> = []
   let heading: string | undefined
+  let title: string | undefined
   let open:
     | { marker: string; indent: number; fence: number; lang: string; prefixes: Array<string>; body: Array<string> }
     | undefined
@@ -77,12 +81,15 @@ const fencedBlocks = (lines: ReadonlyArray<Line>, where: string): ReadonlyArray<
       }
       const headed = /^ {0,3}#{1,6}\s+(.*?)(?:\s+#+)?\s*$/.exec(text)?.[1]
       if (headed !== undefined) heading = headed.replace(/`/g, "")
+      const titled = /^\s*\*\*Example\*\*\s*\((.*)\)\s*$/.exec(text)?.[1]
+      if (titled !== undefined) title = titled
       continue
     }
     const close = /^\s*(`{3,}|~{3,})\s*$/.exec(text)?.[1]
     if (close !== undefined && close[0] === open.marker[0] && close.length >= open.marker.length) {
       if (open.lang === "ts" || open.lang === "typescript") {
-        found.push({ heading, fence: open.fence, prefixes: open.prefixes, lines: open.body })
+        found.push({ heading, title, fence: open.fence, prefixes: open.prefixes, lines: open.body })
+        title = undefined
       }
       open = undefined
       continue
@@ -119,6 +126,75 @@ export const fromMarkdown = (markdown: string, source: string): ReadonlyArray<Bl
     }
   })
 }
+
+const exported =
+  /^export\s+(?:declare\s+)?(?:default\s+)?(?:abstract\s+)?(?:async\s+)?(const|let|var|function|class|interface|type|enum|namespace)\b\*?\s*([A-Za-z_$][\w$]*)/
+
+/** What a comment that ends before line `after` (0-based) documents: `export const NAME`, ... */
+const documented = (lines: ReadonlyArray<string>, after: number): string => {
+  for (const line of lines.slice(after)) {
+    const match = exported.exec(line)
+    if (match !== null) return `export ${match[1]} ${match[2]}`
+  }
+  return "no export"
+}
+
+/**
+ * The ```ts blocks of the JSDoc comments (`/** ... *\/`, opening a line) of a
+ * TypeScript file, each named after the export its comment documents: the
+ * first `export const|function|class|interface|type NAME` after the comment
+ * (or "the module" for a comment before the first import). Each comment line
+ * loses its leading ` * `.
+ */
+export const fromJSDoc = (code: string, source: string): ReadonlyArray<Block> => {
+  const lines = code.split(/\r?\n/)
+  const firstImport = lines.findIndex((line) => /^import\s/.test(line))
+  const found: Array<Block> = []
+  for (let start = 0; start < lines.length; start++) {
+    const opening = /^(\s*\/\*\*)(?!\/)( ?)(.*)$/.exec(lines[start] ?? "")
+    if (opening === null) continue
+    const [, head = "", space = "", rest = ""] = opening
+    if (rest.includes("*/")) continue // one line: no block
+    const comment: Array<Line> = [{ text: rest, line: start + 1, prefix: head + space }]
+    let end = start + 1
+    for (; end < lines.length; end++) {
+      const text = lines[end] ?? ""
+      const closing = text.indexOf("*/")
+      const inner = closing === -1 ? text : text.slice(0, closing)
+      const prefix = /^\s*\*(?!\/) ?/.exec(inner)?.[0] ?? ""
+      comment.push({ text: inner.slice(prefix.length), line: end + 1, prefix })
+      if (closing !== -1) break
+    }
+    if (end === lines.length) throw new Error(`${source}: the comment opened at line ${start + 1} is never closed`)
+    const blocks = fencedBlocks(comment, source)
+    const documents = firstImport !== -1 && start < firstImport ? "the module" : documented(lines, end + 1)
+    const base = slug(source.replace(/\.ts$/, "").replace(/^src\//, "")) || "source"
+    for (const [index, block] of blocks.entries()) {
+      const number = String(found.length + 1).padStart(2, "0")
+      found.push({
+        source,
+        name: `example ${index + 1}/${blocks.length}${block.title === undefined ? "" : ` ("${block.title}")`} of ${documents}`,
+        file: `jsdoc-${base}-${number}-${slug(documents.replace(/^export \S+ /, "")) || "untitled"}.ts`,
+        fence: block.fence,
+        prefixes: block.prefixes,
+        lines: block.lines
+      })
+    }
+    start = end
+  }
+  return found
+}
+
+/** The `.ts` files under `dir` (recursively), as paths relative to `root`, sorted. */
+export const sourceFiles = async (root: string, dir: string): Promise<ReadonlyArray<string>> =>
+  (await readdir(join(root, dir), { recursive: true }))
+    .filter((file) => file.endsWith(".ts") && !file.endsWith(".d.ts") && !file.endsWith(".test.ts"))
+    .map((file) =>
+      relative(root, join(root, dir, file))
+        .split("\\")
+        .join("/")
+    )
+    .sort()
 
 // ---------------------------------------------------------------------------
 // checking

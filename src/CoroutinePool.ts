@@ -439,7 +439,7 @@ export const make = (
  *
  * const program = Effect.gen(function*() {
  *   const pool = yield* CoroutinePool.CoroutinePool
- *   return pool.max
+ *   return yield* pool.max // 4
  * }).pipe(Effect.provide(CoroutinePool.layer({ max: 4 })))
  * ```
  *

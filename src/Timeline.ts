@@ -78,7 +78,7 @@ export interface Entry extends Schema.Schema.Type<typeof Entry> {}
  * **Example** (A record read back from JSON lines)
  *
  * ```ts
- * import { Schema } from "effect"
+ * import { Console, Effect, Schema } from "effect"
  * import { Timeline } from "coroutine-pool"
  *
  * declare const lines: ReadonlyArray<string> // the output of `npm start -- --json`
@@ -86,7 +86,7 @@ export interface Entry extends Schema.Schema.Type<typeof Entry> {}
  * const record: Timeline.Timeline = {
  *   entries: lines.map((line) => Schema.decodeUnknownSync(Timeline.EntryFromJsonString)(line))
  * }
- * console.log(Timeline.render(record))
+ * const program = Effect.flatMap(Timeline.render(record), Console.log)
  * ```
  *
  * @since 0.1.0
@@ -142,7 +142,7 @@ export interface Timeline {
  *   const end = (yield* Clock.currentTimeMillis) - start
  *   yield* Scope.close(poolScope, Exit.void)
  *   const entries = yield* Fiber.join(recorder)
- *   yield* Console.log(Timeline.render({ entries, end }))
+ *   yield* Console.log(yield* Timeline.render({ entries, end }))
  * }).pipe(Effect.scoped)
  * ```
  *
@@ -177,12 +177,12 @@ export const stamp: {
  *
  * ```ts
  * import { Schema } from "effect"
- * import { CoroutinePool, Timeline } from "coroutine-pool"
+ * import { SharedPool, Timeline } from "coroutine-pool"
  *
  * const entry = Schema.decodeUnknownSync(Timeline.EntryFromJsonString)(
  *   '{"at":0,"event":{"_tag":"Rejected","worker":2,"active":2,"max":2,"waiting":0}}'
  * )
- * CoroutinePool.formatEvent(entry.event) // => "Worker 2: rejected (2/2 active)"
+ * SharedPool.formatEvent(entry.event) // => "Worker 2: rejected (2/2 active)"
  * ```
  *
  * @since 0.1.0
@@ -237,6 +237,7 @@ export const formatJson: (entry: Entry) => string = Schema.encodeSync(EntryFromJ
  *
  * declare const record: Timeline.Timeline
  *
+ * // Effect<string, InvalidRenderOption>: refused if over 1,000 columns
  * const picture = Timeline.render(record, { columnMillis: 5 })
  * ```
  *
@@ -313,15 +314,18 @@ export const marks = {
  * the pool was resized. A `Released` (or a queue exit) with no start in the
  * entries, as in a record that began mid-run, is drawn from the start.
  *
- * The result has no trailing newline.
+ * The picture has no trailing newline. Fails with {@link InvalidRenderOption}
+ * for a `columnMillis` that is not above 0 or would make the picture over
+ * 1,000 columns wide, and for a time or `end` that is not 0 millis or more.
  *
  * **Example** (Drawing a hand-written run)
  *
  * ```ts
+ * import { Effect } from "effect"
  * import { Timeline } from "coroutine-pool"
  *
  * const figures = { active: 1, max: 1, waiting: 0 }
- * console.log(Timeline.render({
+ * const picture = Effect.runSync(Timeline.render({
  *   entries: [
  *     { at: 0, event: { _tag: "Acquired", worker: 0, ...figures } },
  *     { at: 0, event: { _tag: "Rejected", worker: 1, ...figures } },
@@ -329,6 +333,7 @@ export const marks = {
  *   ],
  *   end: 50
  * }, { columnMillis: 10 }))
+ * console.log(picture)
  * // time (ms)  0
  * //            |-----
  * // Worker 0   ###..

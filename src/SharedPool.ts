@@ -19,7 +19,6 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import type * as Scope from "effect/Scope"
 import * as CoroutinePool from "./CoroutinePool.ts"
-import { InvalidPoolOption } from "./internal/errors.ts"
 import * as Leases from "./internal/leases.ts"
 import * as Metrics from "./internal/metrics.ts"
 import * as Decode from "./internal/options.ts"
@@ -361,7 +360,7 @@ const expectations = {
 } as const
 
 const invalid = (option: keyof typeof expectations, value: unknown) =>
-  Effect.fail(new InvalidPoolOption({ option, value, expected: expectations[option] }))
+  Decode.invalidOption(option, value, expectations[option])
 
 /**
  * A layer that provides one shared pool to a whole program; it returns its

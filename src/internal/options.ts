@@ -92,8 +92,12 @@ export const expectations = {
   timing: "true or false"
 } as const
 
+/** Fails with `InvalidPoolOption`: `option` was `value`, `expected` would have done. */
+export const invalidOption = (option: string, value: unknown, expected: string) =>
+  Effect.fail(new InvalidPoolOption({ option, value, expected }))
+
 const invalid = (option: keyof typeof expectations, value: unknown) =>
-  Effect.fail(new InvalidPoolOption({ option, value, expected: expectations[option] }))
+  invalidOption(option, value, expectations[option])
 
 /**
  * Checks the options every pool takes: `max` fails with `InvalidPoolSize`,

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Layer, Schema, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { CoroutinePool } from "../src/index.ts"
-import * as RecordedPool from "./RecordedPool.ts"
+import * as RecordedPool from "./utils/RecordedPool.ts"
 
 describe("make", () => {
   const invalid: ReadonlyArray<unknown> = [0, -1, 1.5, Number.NaN, Infinity, -Infinity, 2 ** 53, "2", null, undefined]

@@ -3,8 +3,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Fiber, Scheduler } from "effect"
 import { TestClock, TestConsole } from "effect/testing"
 import { Demo } from "../src/index.ts"
-import * as ReverseClock from "./ReverseClock.ts"
-import * as VirtualTime from "./VirtualTime.ts"
+import * as ReverseClock from "./utils/ReverseClock.ts"
+import * as VirtualTime from "./utils/VirtualTime.ts"
 
 const expected = readFileSync(new URL("./fixtures/expected-output.txt", import.meta.url), "utf8")
   .trimEnd()

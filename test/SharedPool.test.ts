@@ -22,7 +22,7 @@ import { Redis } from "effect/persistence"
 import { TestClock } from "effect/testing"
 import { CoroutinePool, PoolStore, SharedPool } from "../src/index.ts"
 import * as RedisScripts from "../src/internal/redisScripts.ts"
-import * as RecordingTracer from "./RecordingTracer.ts"
+import * as RecordingTracer from "./utils/RecordingTracer.ts"
 
 // The memory store with some operations replaced, to stage store behaviour.
 const storeWith = (overrides: (store: PoolStore.PoolStore["Service"]) => Partial<PoolStore.PoolStore["Service"]>) =>

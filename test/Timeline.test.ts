@@ -3,8 +3,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Exit, Fiber, Scheduler, Schema, Scope, Stream } from "effect"
 import { TestClock, TestConsole } from "effect/testing"
 import { CoroutinePool, Demo, SharedPool, Timeline } from "../src/index.ts"
-import * as ManualClock from "./ManualClock.ts"
-import * as VirtualTime from "./VirtualTime.ts"
+import * as ManualClock from "./utils/ManualClock.ts"
+import * as VirtualTime from "./utils/VirtualTime.ts"
 
 const picture = readFileSync(new URL("./fixtures/timeline.txt", import.meta.url), "utf8")
 const expected = readFileSync(new URL("./fixtures/expected-output.txt", import.meta.url), "utf8")

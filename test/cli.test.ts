@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { CoroutinePool, SharedPool, Timeline } from "../src/index.ts"
-import * as Transcript from "./Transcript.ts"
+import * as Transcript from "./utils/Transcript.ts"
 
 const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
 const expected = readFileSync(new URL("./fixtures/expected-output.txt", import.meta.url), "utf8")

@@ -4,8 +4,8 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as RedisServer from "./RedisServer.ts"
 import { copiesOf, ok, type Run, run } from "./utils/Consumer.ts"
+import * as RedisServer from "./utils/RedisServer.ts"
 import * as Tools from "./utils/Tools.ts"
 
 // The package as an app gets it: `npm pack` (its prepack builds dist/), then,

@@ -2,8 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Scheduler, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import type { CoroutinePool } from "../src/index.ts"
-import * as RecordedPool from "./RecordedPool.ts"
-import * as Stepper from "./Stepper.ts"
+import * as RecordedPool from "./utils/RecordedPool.ts"
+import * as Stepper from "./utils/Stepper.ts"
 
 const tags = (events: ReadonlyArray<CoroutinePool.PoolEvent>) =>
   events.map((event) => `${event._tag} ${RecordedPool.workerOf(event)}`)

@@ -3,7 +3,7 @@ import { ConfigProvider, Effect, Exit, Fiber, Layer, Logger, Metric, References,
 import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
 import { CoroutinePool } from "../src/index.ts"
-import * as RecordingTracer from "./RecordingTracer.ts"
+import * as RecordingTracer from "./utils/RecordingTracer.ts"
 
 const of = <S>(metric: Metric.Metric<number, S>, attributes: Record<string, string>) =>
   Metric.value(Metric.withAttributes(metric, attributes))

@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Scheduler, Schema, Scope, Stream } from "effect"
 import { CoroutinePool, Demo } from "../src/index.ts"
-import * as RecordedPool from "./RecordedPool.ts"
-import * as Transcript from "./Transcript.ts"
-import * as VirtualTime from "./VirtualTime.ts"
+import * as RecordedPool from "./utils/RecordedPool.ts"
+import * as Transcript from "./utils/Transcript.ts"
+import * as VirtualTime from "./utils/VirtualTime.ts"
 
 // 3 is the finest budget with which fibers still make progress; the rest mix
 // fine and coarse slicing with the default.

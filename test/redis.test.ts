@@ -7,8 +7,8 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Duration, Effect, Fiber, Layer, Logger, References, Schedule } from "effect"
 import * as PoolStore from "../src/PoolStore.ts"
 import * as SharedPool from "../src/SharedPool.ts"
-import * as RedisServer from "./RedisServer.ts"
-import type { WorkerArgs, WorkerEvent } from "./redis-worker.ts"
+import * as RedisServer from "./utils/RedisServer.ts"
+import type { WorkerArgs, WorkerEvent } from "./utils/redis-worker.ts"
 import * as Tools from "./utils/Tools.ts"
 
 // The Redis lease store and shared pools against a real redis-server (one per
@@ -77,7 +77,7 @@ const warm = (store: Store, options: { key: string; max: number; ttl: number }) 
 // worker processes
 // ---------------------------------------------------------------------------
 
-const workerScript = fileURLToPath(new URL("./redis-worker.ts", import.meta.url))
+const workerScript = fileURLToPath(new URL("./utils/redis-worker.ts", import.meta.url))
 
 // How long a worker process may take to start and connect (Node boots, loads
 // the library and connects to Redis): generous, since a busy machine may
@@ -127,7 +127,7 @@ const kill = (pid: number | undefined, signal: NodeJS.Signals) => {
   }
 }
 
-// Spawns `node test/redis-worker.ts <args>` (optionally under faketime) for
+// Spawns `node test/utils/redis-worker.ts <args>` (optionally under faketime) for
 // this scope; the finalizer SIGKILLs it by pid and waits for it to exit.
 const spawnWorker = (
   server: RedisServer.RedisServer,

@@ -6,9 +6,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Option, Scheduler, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import type { CoroutinePool } from "../src/index.ts"
-import * as RecordedPool from "./RecordedPool.ts"
-import * as Stepper from "./Stepper.ts"
-import * as VirtualTime from "./VirtualTime.ts"
+import * as RecordedPool from "./utils/RecordedPool.ts"
+import * as Stepper from "./utils/Stepper.ts"
+import * as VirtualTime from "./utils/VirtualTime.ts"
 
 const between = (minimum: number, maximum: number) => Schema.Int.check(Schema.isBetween({ minimum, maximum }))
 

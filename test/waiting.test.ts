@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { CoroutinePool } from "../src/index.ts"
-import * as RecordedPool from "./RecordedPool.ts"
+import * as RecordedPool from "./utils/RecordedPool.ts"
 
 // Holds the permit for `millis` of virtual time, noting when it started.
 const work = (log: Array<string>, worker: number, millis: number) =>

@@ -15,7 +15,7 @@ import { Effect, Exit, Layer, ManagedRuntime, Scope } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { Semaphore as RedisSemaphore } from "redis-semaphore"
 import { PoolStore, SharedPool } from "../../src/index.ts"
-import * as RedisServer from "../../test/RedisServer.ts"
+import * as RedisServer from "../../test/utils/RedisServer.ts"
 import { collectGarbage, machine, median } from "./measure.ts"
 import { toJson } from "./report.ts"
 

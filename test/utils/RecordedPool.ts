@@ -1,7 +1,7 @@
 // A pool in a scope of its own, with every event it publishes recorded from
 // the start. `events` and `lines` complete once `close` has ended the stream.
 import { Effect, Exit, Fiber, Scope, Stream } from "effect"
-import { CoroutinePool } from "../src/index.ts"
+import { CoroutinePool } from "../../src/index.ts"
 
 export const make = (max: number, waiting: Omit<CoroutinePool.Options, "max"> = {}) =>
   Effect.gen(function* () {

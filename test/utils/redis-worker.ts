@@ -1,7 +1,7 @@
 // A worker process for test/redis.test.ts: one shared pool on a real Redis,
 // running one scenario and printing what happened as JSON lines on stdout.
 //
-//   node test/redis-worker.ts '<json WorkerArgs>'
+//   node test/utils/redis-worker.ts '<json WorkerArgs>'
 //
 // Stamps (`start`, `end`, `at`) are monotonic milliseconds: CLOCK_MONOTONIC is
 // one clock for every process on the host, so intervals printed by different
@@ -12,8 +12,8 @@
 import { createInterface } from "node:readline"
 import * as NodeRedis from "@effect/platform-node/NodeRedis"
 import { Cause, Effect, Exit, Layer, Logger, References } from "effect"
-import * as PoolStore from "../src/PoolStore.ts"
-import * as SharedPool from "../src/SharedPool.ts"
+import * as PoolStore from "../../src/PoolStore.ts"
+import * as SharedPool from "../../src/SharedPool.ts"
 
 export interface WorkerArgs {
   readonly name: string

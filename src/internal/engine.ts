@@ -15,6 +15,7 @@
 // turned away, and each freed permit goes to the head first. There is no
 // barging.
 
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import { PoolRejected, type WorkerId } from "./errors.ts"
@@ -23,12 +24,13 @@ import type { Ledger } from "./ledger.ts"
 // Where a caller stands. Only the engine's transitions change it.
 export const Waiting = 0
 export const Granted = 1
-export const Closed = 2
 // Asking a source for its permits, not queued (nobody was ahead of it).
 export const Asking = 3
 // Its permits came back (released or lost): nothing more to do.
 export const Ended = 4
-export type Status = typeof Waiting | typeof Granted | typeof Closed | typeof Asking | typeof Ended
+// Turned away (by its source's answer, or the pool's close): `failure` says with what.
+export const Refused = 5
+export type Status = typeof Waiting | typeof Granted | typeof Asking | typeof Ended | typeof Refused
 
 // A caller that asks for, waits for or holds permits. It sits in at most one
 // line at a time (the queue, the fiber holders, the scoped holders), and each
@@ -43,12 +45,19 @@ export class Caller {
   next: Caller | undefined = undefined
   // When it queued, then when it was admitted (millis of the pool's clock).
   since = 0
-  // A queued caller woken to ask the source (the head of the queue).
+  // Whether it may queue when nothing is free (its source answers later).
+  wait = false
+  // A queued caller whose source is being asked for it (the head of the queue).
   asking = false
+  // Its fiber left (interrupted) while its source was being asked: a grant
+  // that arrives goes straight back.
+  gone = false
   // When a queued caller asks its source again (millis of the clock).
   due = 0
   // What the source granted (a lease), kept until the permits come back.
   grant: unknown = undefined
+  // What it was turned away with by a source's answer (status Refused): a `Cause`.
+  failure: unknown = undefined
   readonly worker: WorkerId
   readonly permits: number
   // The caller's fiber: interrupted when the pool closes while it holds.
@@ -92,6 +101,14 @@ export type Take = "taken" | "ask" | "none"
 
 /** Where permits come from. */
 export interface Source {
+  /** Whether permits must be asked for (then `ask` is called, and answers later). */
+  readonly asks: boolean
+  /**
+   * Asks for `caller`'s permits. The source answers, now or later, with
+   * `granted`, `refused` or `failed`; an answer for a caller that has gone
+   * is still given, so that a grant goes back.
+   */
+  readonly ask: (engine: Engine, caller: Caller) => void
   /**
    * Whether `permits` can be had now: `"taken"` (counted here and now),
    * `"ask"` (the caller must ask, and reports the answer with `granted` or
@@ -174,6 +191,7 @@ export class Engine {
       return this.rejection(worker, "closed")
     }
     const caller = new Caller(worker, permits, fiber)
+    caller.wait = wait
     if (this.queue.size === 0) {
       const take = this.source.take(this, permits)
       if (take === "taken") {
@@ -184,6 +202,7 @@ export class Engine {
       if (take === "ask") {
         caller.status = Asking
         this.asking += permits
+        this.source.ask(this, caller)
         return caller
       }
     }
@@ -220,50 +239,80 @@ export class Engine {
 
   /**
    * The source granted an asking caller its permits (`grant`: a lease). It
-   * becomes a fiber holder; or, if the pool closed meanwhile, the permits go
-   * straight back and the caller is turned away.
+   * becomes a fiber holder and is woken; or, if it has gone or the pool has
+   * closed meanwhile, the permits go straight back.
    */
-  granted(caller: Caller, grant: unknown): PoolRejected | undefined {
+  granted(caller: Caller, grant: unknown): void {
+    // A newcomer still waiting for this answer when the pool closed (a
+    // queued caller was turned away by the close itself).
+    const closedMeanwhile = this.closed && caller.status === Asking && !caller.gone
     this.stopAsking(caller)
     caller.grant = grant
-    if (caller.status === Closed || this.closed) {
+    if (caller.gone || caller.status === Refused || this.closed) {
       caller.status = Ended
       this.source.release(this, caller)
-      this.ledger.refused.closed++
-      return this.rejection(caller.worker, "closed")
+      if (closedMeanwhile) this.turnAway(caller, Cause.fail(this.closedRejection(caller.worker)))
+      return
     }
     const since = caller.line === this.queue ? caller.since : undefined
     if (caller.line === this.queue) this.queue.remove(caller)
     this.admit(caller, since)
     this.holders.push(caller)
+    this.wake(caller)
     this.handOff()
-    return undefined
   }
 
   /**
-   * The source had no permits for an asking caller. A newcomer queues (when
-   * it may wait) or is turned away with `reason`; a queued caller goes on
-   * waiting for its next turn to ask.
+   * The source had no permits for an asking caller (`reason`: `"full"`, or
+   * its own). A newcomer queues (when it may wait) or is turned away; a
+   * queued caller goes on waiting for its next turn to ask.
    */
-  refused(caller: Caller, wait: boolean, reason: Refusal, retryAfter?: number): PoolRejected | undefined {
+  refused(caller: Caller, reason: Refusal, retryAfter?: number): void {
+    const closedMeanwhile = this.closed && caller.status === Asking
     this.stopAsking(caller)
-    if (caller.status === Closed || this.closed) {
-      this.ledger.refused.closed++
-      return this.rejection(caller.worker, "closed")
+    if (caller.gone || caller.status === Refused) return
+    if (closedMeanwhile) {
+      this.turnAway(caller, Cause.fail(this.closedRejection(caller.worker)))
+      return
     }
-    if (caller.line === this.queue) return undefined
-    const queued = this.queueOrRefuse(caller, wait, reason, retryAfter)
-    return queued instanceof PoolRejected ? queued : undefined
+    // Still queued, it waits for its next poll; a newcomer queues, or is
+    // turned away. Either is woken to go on.
+    if (caller.line !== this.queue) {
+      const queued = this.queueOrRefuse(caller, caller.wait, reason, retryAfter)
+      if (queued instanceof PoolRejected) {
+        this.turnAway(caller, Cause.fail(queued))
+        return
+      }
+    }
+    this.wake(caller)
+    this.resumeWoken()
   }
 
-  /** The source failed to answer an asking caller: it leaves, turned away by the failure. */
-  failed(caller: Caller): void {
+  /** The source failed to answer an asking caller: it leaves, turned away by `failure` (a `Cause`). */
+  failed(caller: Caller, failure: Cause.Cause<unknown>): void {
     this.stopAsking(caller)
+    if (caller.gone || caller.status === Refused) return
     if (caller.line === this.queue) {
       this.queue.remove(caller)
       this.publish("Abandoned", caller.worker)
+      this.turnAway(caller, failure)
       this.handOff()
+      return
     }
+    this.turnAway(caller, failure)
+  }
+
+  private closedRejection(worker: WorkerId): PoolRejected {
+    this.ledger.refused.closed++
+    return this.rejection(worker, "closed")
+  }
+
+  // Wakes `caller` to fail with `failure`.
+  private turnAway(caller: Caller, failure: Cause.Cause<unknown>): void {
+    caller.status = Refused
+    caller.failure = failure
+    this.wake(caller)
+    this.resumeWoken()
   }
 
   private stopAsking(caller: Caller): void {
@@ -286,12 +335,9 @@ export class Engine {
    */
   settle(caller: Caller): PoolRejected | undefined {
     if (caller.status === Granted) return undefined
-    if (caller.status === Closed) {
-      this.ledger.refused.closed++
-      return this.rejection(caller.worker, "closed")
-    }
     this.queue.remove(caller)
-    if (caller.asking) this.stopAsking(caller)
+    // An ask still out for it is answered to nobody: its grant goes back.
+    if (caller.asking) caller.gone = true
     this.publish("TimedOut", caller.worker)
     this.handOff()
     return this.rejection(caller.worker, "timeout")
@@ -304,10 +350,10 @@ export class Engine {
    */
   leave(caller: Caller): void {
     caller.resume = undefined
+    caller.gone = true
     if (caller.status === Granted) this.release(caller)
     else if (caller.status === Waiting && caller.line === this.queue) {
       this.queue.remove(caller)
-      if (caller.asking) this.stopAsking(caller)
       this.publish("Abandoned", caller.worker)
       this.handOff()
     }
@@ -329,7 +375,7 @@ export class Engine {
       if (take === "ask") {
         caller.asking = true
         this.asking += caller.permits
-        this.wake(caller)
+        this.source.ask(this, caller)
         break
       }
       this.queue.remove(caller)
@@ -342,16 +388,16 @@ export class Engine {
   }
 
   /**
-   * The head of the queue may ask its source again (its poll is due, or a
-   * permit may have come free elsewhere): true if it should ask now.
+   * The head of the queue asks its source again (its poll is due, or a
+   * permit may have come free elsewhere), unless it is being asked for
+   * already or there is no room for it here.
    */
-  mayAsk(caller: Caller): boolean {
-    if (caller.asking) return true
-    if (caller !== this.queue.head || this.closed) return false
-    if (this.source.take(this, caller.permits) !== "ask") return false
+  askAgain(caller: Caller): void {
+    if (caller.asking || caller !== this.queue.head || this.closed) return
+    if (this.source.take(this, caller.permits) !== "ask") return
     caller.asking = true
     this.asking += caller.permits
-    return true
+    this.source.ask(this, caller)
   }
 
   /** Wakes the head of the queue if it may ask its source now. */
@@ -466,14 +512,18 @@ export class Engine {
   // closing
   // ---------------------------------------------------------------------------
 
-  /** Stops admissions and turns every queued caller away. */
+  /**
+   * Stops admissions and turns every queued caller away, with the figures
+   * of this moment (before any holder gives its permits back).
+   */
   close(): void {
     this.closed = true
     for (let caller = this.queue.head; caller !== undefined; caller = this.queue.head) {
       this.queue.remove(caller)
       if (caller.asking) this.stopAsking(caller)
-      caller.status = Closed
       this.publish("Abandoned", caller.worker)
+      caller.status = Refused
+      caller.failure = Cause.fail(this.closedRejection(caller.worker))
       this.wake(caller)
     }
     this.resumeWoken()

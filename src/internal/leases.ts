@@ -8,14 +8,16 @@
 // the pool holds; a lease it finds gone, or cannot renew before its local
 // deadline, is lost: its work is interrupted and fails with `LeaseLost`.
 
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as PoolStore from "../PoolStore.ts"
 import type { Caller, Engine, Source } from "./engine.ts"
-import type { PoolRejected, WorkerId } from "./errors.ts"
+import type { WorkerId } from "./errors.ts"
 import type { Event, Ledger } from "./ledger.ts"
 import type { Hooks, Restore } from "./pool.ts"
 import { formatShared, type SharedEvent } from "./sharedEvents.ts"
@@ -71,10 +73,18 @@ const holdOf = (caller: Caller) => caller.grant as Hold
 
 /** The source: ask the store while this process holds fewer than `max`; show the store's holders. */
 export class Leases implements Source {
-  // Holders across every process, as the store last reported them.
+  readonly asks = true
+  // Holders across every process, as the store last reported them (and as
+  // this process's own releases have changed them since).
   reported = 0
-  // How a lease goes back to the store: set by `hooks`, which knows the store.
+  // How the store is asked and a lease goes back to it: set by `hooks`,
+  // which knows the store.
+  askStore: (caller: Caller) => void = () => {}
   releaseLease: (caller: Caller) => void = () => {}
+
+  ask(_: Engine, caller: Caller) {
+    this.askStore(caller)
+  }
 
   take(engine: Engine, permits: number) {
     return engine.active + engine.asking + permits <= engine.max ? ("ask" as const) : ("none" as const)
@@ -132,6 +142,9 @@ export const hooks =
         const held = holdOf(caller)
         holds.delete(held)
         if (held?.lease === undefined) return
+        // Counted out at once, so that the event of this release shows it;
+        // the store's answer then says how many are left.
+        leases.reported = Math.max(0, leases.reported - caller.permits)
         const fiber = runFork(store.release({ key, lease: held.lease }))
         held.returned = fiber
         returning.add(fiber)
@@ -239,51 +252,49 @@ export const hooks =
       })
       yield* Effect.forkScoped(renewer)
 
-      const ask = (
-        caller: Caller,
-        wait: boolean,
-        restore: Restore
-      ): Effect.Effect<PoolRejected | undefined, LeaseError> =>
-        Effect.suspend(() => {
-          const sent = now()
-          return restore(store.acquire({ key, max, ttl })).pipe(
-            Effect.onInterrupt(() => Effect.sync(() => engine.failed(caller))),
-            Effect.matchEffect({
-              onSuccess: (admission): Effect.Effect<PoolRejected | undefined> => {
-                if (admission._tag === "Granted") {
-                  leases.reported = admission.holders
-                  const rejected = engine.granted(caller, hold(caller, admission.lease, sent))
-                  return Effect.succeed(rejected)
-                }
-                caller.due = sent + Math.max(1, Math.min(poll, admission.retryAfter))
-                if (admission._tag === "Full") {
-                  leases.reported = admission.holders
-                  return Effect.succeed(engine.refused(caller, wait, "full", admission.retryAfter))
-                }
-                if (sent >= warmingUntil) {
-                  warmingUntil = sent + admission.retryAfter
-                  ledger.emit({
-                    _tag: "Warming",
-                    retryAfter: admission.retryAfter,
-                    active: leases.reported,
-                    max: engine.max,
-                    waiting: engine.waiting
-                  })
-                }
-                return Effect.succeed(engine.refused(caller, wait, "warming", admission.retryAfter))
-              },
-              onFailure: (error): Effect.Effect<PoolRejected | undefined, LeaseError> => {
-                // Failing open: admitted without a lease when the store could
-                // not be reached or did not answer, still at most max here.
-                if (error._tag === "PoolStoreError" && failOpen && error.reason !== "refused" && !engine.closed) {
-                  return Effect.succeed(engine.granted(caller, hold(caller, undefined, sent)))
-                }
-                engine.failed(caller)
-                return Effect.fail(error)
-              }
-            })
-          )
-        })
+      // The store's answer to an ask, applied to the engine as it arrives,
+      // in the fiber that asked the store: never lost to an interrupt of the
+      // caller, which has only to wait for it (or leave, and let a grant go back).
+      const answer = (caller: Caller, sent: number, exit: Exit.Exit<PoolStore.Admission, LeaseError>) => {
+        if (Exit.isFailure(exit)) {
+          const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
+          // Failing open: admitted without a lease when the store could not
+          // be reached or did not answer, still at most max here.
+          if (error?._tag === "PoolStoreError" && failOpen && error.reason !== "refused" && !engine.closed) {
+            return engine.granted(caller, hold(caller, undefined, sent))
+          }
+          return engine.failed(caller, exit.cause)
+        }
+        const admission = exit.value
+        if (admission._tag === "Granted") {
+          leases.reported = admission.holders
+          return engine.granted(caller, hold(caller, admission.lease, sent))
+        }
+        caller.due = sent + Math.max(1, Math.min(poll, admission.retryAfter))
+        if (admission._tag === "Full") {
+          leases.reported = admission.holders
+          return engine.refused(caller, "full", admission.retryAfter)
+        }
+        if (sent >= warmingUntil) {
+          warmingUntil = sent + admission.retryAfter
+          ledger.emit({
+            _tag: "Warming",
+            retryAfter: admission.retryAfter,
+            active: leases.reported,
+            max: engine.max,
+            waiting: engine.waiting
+          })
+        }
+        return engine.refused(caller, "warming", admission.retryAfter)
+      }
+
+      // Each ask runs in a fiber of its own, bounded by the store's own
+      // timeout, so that its answer arrives whatever becomes of the caller.
+      leases.askStore = (caller) => {
+        const sent = now()
+        const asking = runFork(store.acquire({ key, max, ttl }))
+        asking.addObserver((exit) => answer(caller, sent, exit))
+      }
 
       const run = <A, E1, R>(
         caller: Caller,
@@ -318,12 +329,10 @@ export const hooks =
       return {
         span: "SharedPool",
         format: (event: Event) => formatShared(event as unknown as SharedEvent),
-        ask,
         hold: run,
         kept: (caller, owner) => {
           holdOf(caller).owner = owner
         },
-        pollAt: (caller) => (caller === engine.queue.head ? caller.due : undefined),
         check: errors.worker,
         released: (caller) => {
           const returned = holdOf(caller).returned

@@ -3,6 +3,7 @@
 // source adds in effects (asking a store, guarding work with a lease) comes
 // in through `Hooks`; everything else is the same for every pool.
 
+import type * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -10,7 +11,7 @@ import * as Fiber from "effect/Fiber"
 import * as LogLevel from "effect/LogLevel"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { type Caller, Engine, Granted, type Source, Waiting } from "./engine.ts"
+import { Asking, type Caller, Engine, Granted, Refused, type Source, Waiting } from "./engine.ts"
 import { InvalidPoolSize, PermitNotHeld, PoolRejected, type WorkerId } from "./errors.ts"
 import { formatEvent, type PoolEvent } from "./events.ts"
 import * as Ledger from "./ledger.ts"
@@ -27,8 +28,6 @@ export interface Hooks<E> {
   readonly span: string
   /** An event as a line, for the Debug log. */
   readonly format: (event: Ledger.Event) => string
-  /** Asks for an asking caller's permits and reports the answer to the engine: the rejection, if any. */
-  readonly ask: (caller: Caller, wait: boolean, restore: Restore) => Effect.Effect<PoolRejected | undefined, E>
   /** Runs `self` holding `caller`'s permits, giving them back however it ends. */
   readonly hold: <A, E1, R>(
     caller: Caller,
@@ -37,8 +36,6 @@ export interface Hooks<E> {
   ) => Effect.Effect<A, E1 | E, R>
   /** `caller`'s permits are now kept outside any effect, by `owner`'s scope or by hand. */
   readonly kept: (caller: Caller, owner: Fiber.Fiber<unknown, unknown> | undefined) => void
-  /** When the head of the queue asks again (millis of the clock), or `undefined`: never. */
-  readonly pollAt: (caller: Caller, now: number) => number | undefined
   /** A worker id the source cannot take: its error. */
   readonly check: (worker: WorkerId) => E | undefined
   /** What `release` of a permit taken by hand adds: waiting for the source to take it back. */
@@ -146,9 +143,10 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
 
   // Parks a queued caller until it is granted its permits, turned away by
   // close, or `maxWait` passes (`settle` tells which), then goes on with
-  // `next`, holding them. A caller that must ask its source (the head of the
-  // queue, woken or at its poll) asks and parks again while none are free.
-  // Runs uninterruptibly except while parked or asking (`restore`).
+  // `next`, holding them. With a source that must be asked, a caller also
+  // waits here for the answer to its ask (a newcomer), and the head of the
+  // queue asks again at its poll. Runs uninterruptibly except while parked
+  // (`restore`).
   const waitThen = <I, A, E1, R>(
     caller: Caller,
     restore: Restore,
@@ -156,15 +154,22 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
     next: (caller: Caller, restore: Restore, input: I) => Effect.Effect<A, E1, R>
   ): Effect.Effect<A, E1 | E | PoolRejected, R> => {
     const parked = Effect.callback<void>((resume) => {
-      if (caller.status === Waiting && !caller.asking) caller.resume = resume
+      if (caller.status === Waiting) caller.resume = resume
+      else resume(Effect.void)
+    })
+    // Parked until its source answers: the answer may have come before it
+    // parks (a scheduler slice ended in between).
+    const answered = Effect.callback<void>((resume) => {
+      if (caller.status === Asking) caller.resume = resume
       else resume(Effect.void)
     })
     const settled = (): Effect.Effect<A, E1 | E | PoolRejected, R> => {
+      if (caller.status === Refused) return Effect.failCause(caller.failure as Cause.Cause<E | PoolRejected>)
       const rejected = engine.settle(caller)
       return rejected === undefined ? next(caller, restore, input) : Effect.fail(rejected)
     }
     // A local count hands permits over: one park is the whole wait.
-    if (hooks.pollAt(caller, 0) === undefined) {
+    if (!source.asks) {
       const waited = Effect.onExitPrimitive(
         restore(maxWait === undefined ? parked : Effect.timeoutOption(parked, maxWait)),
         (exit) => {
@@ -178,22 +183,26 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
       const now = () => clock.currentTimeMillisUnsafe()
       const deadline = maxWait === undefined ? Number.POSITIVE_INFINITY : now() + Duration.toMillis(maxWait)
       const step: Effect.Effect<A, E1 | E | PoolRejected, R> = Effect.suspend(() => {
-        if (caller.status !== Waiting) return settled()
-        if (caller.asking) {
-          return Effect.flatMap(hooks.ask(caller, true, restore), (rejected) =>
-            rejected === undefined ? step : Effect.fail(rejected)
-          )
-        }
+        if (caller.status !== Waiting && caller.status !== Asking) return settled()
+        // Waiting for its source's answer: nothing to time.
+        if (caller.status === Asking) return Effect.andThen(restore(answered), step)
         const at = now()
         if (at >= deadline) return settled()
-        let poll = hooks.pollAt(caller, at)
-        if (poll !== undefined && poll <= at) {
-          if (engine.mayAsk(caller)) return step
-          // No room in this pool now: a release here wakes it.
-          poll = undefined
+        if (caller === engine.queue.head && !caller.asking && caller.due <= at) {
+          engine.askAgain(caller)
+          if (caller.status !== Waiting) return step
         }
-        const until = poll === undefined ? deadline : Math.min(deadline, poll)
-        return Effect.andThen(restore(Number.isFinite(until) ? Effect.timeoutOption(parked, until - at) : parked), step)
+        // The head wakes at its next poll (unless an ask is out for it).
+        const asking = caller.asking
+        const poll = caller === engine.queue.head && !asking && caller.due > at ? caller.due : Number.POSITIVE_INFINITY
+        const until = Math.min(deadline, poll)
+        // Parked only if nothing has changed since it looked (an answer may
+        // have come in between, when a scheduler slice ended).
+        const queued = Effect.callback<void>((resume) => {
+          if (caller.status === Waiting && caller.asking === asking) caller.resume = resume
+          else resume(Effect.void)
+        })
+        return Effect.andThen(restore(Number.isFinite(until) ? Effect.timeoutOption(queued, until - at) : queued), step)
       })
       return Effect.onExitPrimitive(step, (exit) => {
         if (Exit.isFailure(exit) && Exit.hasInterrupts(exit)) engine.leave(caller)
@@ -213,13 +222,7 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
   ): Effect.Effect<A, E1 | E | PoolRejected, R> => {
     const caller = engine.enter(worker, 1, fiber, wait)
     if (caller instanceof PoolRejected) return Effect.fail(caller)
-    if (caller.status === Granted) return next(caller, restore, input)
-    if (caller.status === Waiting) return waitThen(caller, restore, input, next)
-    // Asking its source, with nobody queued ahead.
-    return Effect.flatMap(hooks.ask(caller, wait, restore), (rejected) => {
-      if (rejected !== undefined) return Effect.fail(rejected)
-      return caller.status === Granted ? next(caller, restore, input) : waitThen(caller, restore, input, next)
-    })
+    return caller.status === Granted ? next(caller, restore, input) : waitThen(caller, restore, input, next)
   }
 
   const guarded =
@@ -319,6 +322,8 @@ const close = (engine: Engine, ledger: Ledger.Ledger, closing: Effect.Effect<voi
 
 /** A local count: permits taken on the spot and handed over on release. */
 export const localCount: Source = {
+  asks: false,
+  ask: () => {},
   take: (engine, permits) => (engine.active + permits <= engine.max ? "taken" : "none"),
   release: () => {},
   shown: (engine) => engine.active
@@ -329,7 +334,6 @@ export const local = (engine: Engine): Effect.Effect<Hooks<never>> =>
   Effect.succeed<Hooks<never>>({
     span: "CoroutinePool",
     format: formatEvent as (event: Ledger.Event) => string,
-    ask: () => Effect.succeed(undefined),
     hold: (caller, restore, self) =>
       Effect.onExitPrimitive(
         restore(self),
@@ -340,7 +344,6 @@ export const local = (engine: Engine): Effect.Effect<Hooks<never>> =>
         true
       ),
     kept: () => {},
-    pollAt: () => undefined,
     check: () => undefined,
     released: () => Effect.void,
     closing: Effect.void,

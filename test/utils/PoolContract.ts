@@ -1041,8 +1041,10 @@ type WaitingAct = (typeof waitingActs)[number][0]
 
 // The lives the interrupted caller may lead (`possible`) and those a sweep
 // must cross (`seen`), by act and by hand-off. Granted at the release, the
-// caller holds the permit and gives it back when interrupted; a head that
-// must ask its source may be interrupted before it asked, and leaves.
+// caller holds the permit and gives it back when interrupted. A head that
+// must ask its source is asked for in the release's own step; the source
+// answering later, it could be interrupted before the answer and leave
+// (`possible`); the memory store, which this sweep steps, answers at once.
 const waitingLives: Record<
   WaitingAct,
   Record<Subject<never>["handOff"], { readonly possible: ReadonlyArray<string>; readonly seen: ReadonlyArray<string> }>
@@ -1059,16 +1061,19 @@ const waitingLives: Record<
       possible: ["", "Acquired, Released", "Queued, Acquired, Released"],
       seen: ["", "Queued, Acquired, Released"]
     },
+    // The release asks the source for the head in its own step: a source
+    // that answers at once (the memory store) grants it there, as a local
+    // count would.
     ask: {
       possible: ["", "Acquired, Released", "Queued, Acquired, Released", "Queued, Abandoned"],
-      seen: ["", "Queued, Abandoned"]
+      seen: ["", "Queued, Acquired, Released"]
     }
   },
   "release, then interrupt": {
     grant: { possible: ["Queued, Acquired, Released"], seen: ["Queued, Acquired, Released"] },
     ask: {
       possible: ["Queued, Acquired, Released", "Queued, Abandoned"],
-      seen: ["Queued, Acquired, Released", "Queued, Abandoned"]
+      seen: ["Queued, Acquired, Released"]
     }
   }
 }

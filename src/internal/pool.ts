@@ -141,13 +141,33 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
     return Effect.succeed(true)
   }
 
-  // Parks a queued caller until it is granted its permits, turned away by
-  // close, or `maxWait` passes (`settle` tells which), then goes on with
-  // `next`, holding them. With a source that must be asked, a caller also
-  // waits here for the answer to its ask (a newcomer), and the head of the
-  // queue asks again at its poll. Runs uninterruptibly except while parked
-  // (`restore`).
+  // Parks a queued caller until it is granted its permits, turned away, or
+  // `maxWait` passes (`settle` tells which), then goes on with `next`,
+  // holding them. Runs uninterruptibly except while parked (`restore`).
   const waitThen = <I, A, E1, R>(
+    caller: Caller,
+    restore: Restore,
+    input: I,
+    next: (caller: Caller, restore: Restore, input: I) => Effect.Effect<A, E1, R>
+  ): Effect.Effect<A, E1 | E | PoolRejected, R> =>
+    source.asks ? waitAsking(caller, restore, input, next) : waitHandedOver(caller, restore, input, next)
+
+  // What a caller whose wait has ended does: holds its permits, or fails.
+  const settle = <I, A, E1, R>(
+    caller: Caller,
+    restore: Restore,
+    input: I,
+    next: (caller: Caller, restore: Restore, input: I) => Effect.Effect<A, E1, R>
+  ): Effect.Effect<A, E1 | E | PoolRejected, R> => {
+    if (caller.status === Refused) return Effect.failCause(caller.failure as Cause.Cause<E | PoolRejected>)
+    const rejected = engine.settle(caller)
+    return rejected === undefined ? next(caller, restore, input) : Effect.fail(rejected)
+  }
+
+  // A local count hands permits over: one park is the whole wait. Everything
+  // a parked caller keeps alive is built here: with thousands parked, each
+  // closure costs.
+  const waitHandedOver = <I, A, E1, R>(
     caller: Caller,
     restore: Restore,
     input: I,
@@ -157,37 +177,39 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
       if (caller.status === Waiting) caller.resume = resume
       else resume(Effect.void)
     })
-    // Parked until its source answers: the answer may have come before it
-    // parks (a scheduler slice ended in between).
-    const answered = Effect.callback<void>((resume) => {
-      if (caller.status === Asking) caller.resume = resume
-      else resume(Effect.void)
-    })
-    const settled = (): Effect.Effect<A, E1 | E | PoolRejected, R> => {
-      if (caller.status === Refused) return Effect.failCause(caller.failure as Cause.Cause<E | PoolRejected>)
-      const rejected = engine.settle(caller)
-      return rejected === undefined ? next(caller, restore, input) : Effect.fail(rejected)
-    }
-    // A local count hands permits over: one park is the whole wait.
-    if (!source.asks) {
-      const waited = Effect.onExitPrimitive(
-        restore(maxWait === undefined ? parked : Effect.timeoutOption(parked, maxWait)),
-        (exit) => {
-          if (Exit.isFailure(exit)) engine.leave(caller)
-          return undefined
-        }
-      )
-      return Effect.flatMap(waited, settled)
-    }
-    return Effect.clockWith((clock) => {
+    const waited = Effect.onExitPrimitive(
+      restore(maxWait === undefined ? parked : Effect.timeoutOption(parked, maxWait)),
+      (exit) => {
+        if (Exit.isFailure(exit)) engine.leave(caller)
+        return undefined
+      }
+    )
+    return Effect.flatMap(waited, () => settle(caller, restore, input, next))
+  }
+
+  // A source that must be asked: a caller waits here for the answer to its
+  // ask (a newcomer), and the head of the queue asks again at its poll.
+  const waitAsking = <I, A, E1, R>(
+    caller: Caller,
+    restore: Restore,
+    input: I,
+    next: (caller: Caller, restore: Restore, input: I) => Effect.Effect<A, E1, R>
+  ): Effect.Effect<A, E1 | E | PoolRejected, R> =>
+    Effect.clockWith((clock) => {
       const now = () => clock.currentTimeMillisUnsafe()
       const deadline = maxWait === undefined ? Number.POSITIVE_INFINITY : now() + Duration.toMillis(maxWait)
+      // Parked until its source answers: the answer may have come before it
+      // parks (a scheduler slice ended in between).
+      const answered = Effect.callback<void>((resume) => {
+        if (caller.status === Asking) caller.resume = resume
+        else resume(Effect.void)
+      })
       const step: Effect.Effect<A, E1 | E | PoolRejected, R> = Effect.suspend(() => {
-        if (caller.status !== Waiting && caller.status !== Asking) return settled()
+        if (caller.status !== Waiting && caller.status !== Asking) return settle(caller, restore, input, next)
         // Waiting for its source's answer: nothing to time.
         if (caller.status === Asking) return Effect.andThen(restore(answered), step)
         const at = now()
-        if (at >= deadline) return settled()
+        if (at >= deadline) return settle(caller, restore, input, next)
         if (caller === engine.queue.head && !caller.asking && caller.due <= at) {
           engine.askAgain(caller)
           if (caller.status !== Waiting) return step
@@ -209,7 +231,6 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
         return undefined
       })
     })
-  }
 
   // Enters the pool for `permits` and goes on with `next` once they are held.
   const enter = <I, A, E1, R>(

@@ -1,10 +1,12 @@
 /**
  * A bounded pool of permits for fibers, with tryAcquire-or-reject admission.
  *
- * A coroutine (a fiber) asks the pool for one of `max` permits. It is admitted
- * or rejected at once, or, if the pool allows it, waits its turn in a bounded
- * FIFO queue; it does its work and returns the permit. Every transition is
- * published, in order, on {@link CoroutinePool.events}.
+ * A coroutine (a fiber) asks the pool for some of its `max` permits, in the
+ * words of Effect's `Semaphore`: `withPermit`, `withPermits(n)`, and their
+ * `IfAvailable` variants that never wait. It is admitted at once, or waits
+ * its turn in a bounded FIFO queue if the pool allows it, or is turned away;
+ * it does its work and the permits come back. Every transition is published,
+ * in order, on {@link CoroutinePool.events}.
  *
  * @since 0.1.0
  */
@@ -48,12 +50,13 @@ export * from "./PoolEvent.ts"
 // ---------------------------------------------------------------------------
 
 /**
- * `withPermit`, `withPermitWaiting` or `acquire` could not get a permit.
+ * `withPermit`, `withPermits` or `acquire` could not get its permits.
  *
  * **Details**
  *
- * `reason` says why: `"full"` (every permit was taken and the call could not
- * wait), `"queue-full"` (and `maxWaiting` callers were already queued),
+ * `reason` says why: `"full"` (not enough permits were free and the pool lets
+ * nobody wait: `maxWaiting` 0), `"queue-full"` (and `maxWaiting` callers were
+ * already queued),
  * `"timeout"` (it waited `maxWait`), `"closed"` (the pool's scope had closed,
  * before the call or while it waited), or, for a shared pool, `"warming"`
  * (its store refuses grants for one lease TTL after losing its data).
@@ -69,7 +72,7 @@ export * from "./PoolEvent.ts"
  * declare const pool: CoroutinePool.CoroutinePool
  * declare const search: Effect.Effect<ReadonlyArray<string>>
  *
- * const results = pool.withPermitWaiting("search")(search).pipe(
+ * const results = pool.withPermit(search).pipe(
  *   Effect.catchTag("PoolRejected", (rejected) =>
  *     rejected.reason === "closed" ? Effect.fail(rejected) : Effect.succeed([])
  *   )
@@ -89,9 +92,9 @@ export interface PoolRejected extends Errors.PoolRejected {}
 
 /**
  * `release` was called for a worker that holds no permit taken with
- * `tryAcquire`; nothing changed. Permits of `withPermit` and `acquire` come
- * back by themselves, so a stray `release` can neither drive the count
- * negative nor steal a running holder's permit.
+ * `tryAcquire` (or holds fewer than it gives back); nothing changed. Permits
+ * of `withPermit` and `acquire` come back by themselves, so a stray `release`
+ * can neither drive the count negative nor steal a running holder's permit.
  *
  * **Example** (Releasing twice)
  *
@@ -101,9 +104,9 @@ export interface PoolRejected extends Errors.PoolRejected {}
  *
  * const program = Effect.scoped(Effect.gen(function*() {
  *   const pool = yield* CoroutinePool.make({ max: 1 })
- *   yield* pool.tryAcquire("job")
- *   yield* pool.release("job")
- *   return yield* Effect.flip(pool.release("job")) // PermitNotHeld { worker: "job" }
+ *   yield* pool.tryAcquire(1, { worker: "job" })
+ *   yield* pool.release(1, { worker: "job" })
+ *   return yield* Effect.flip(pool.release(1, { worker: "job" })) // PermitNotHeld { worker: "job" }
  * }))
  * ```
  *
@@ -146,6 +149,35 @@ export const InvalidPoolSize: typeof Errors.InvalidPoolSize = Errors.InvalidPool
 export interface InvalidPoolSize extends Errors.InvalidPoolSize {}
 
 /**
+ * A call asked for a count of permits that is not a positive safe integer,
+ * or more than the pool's `max` (they could never be given; a queued caller
+ * asking more than a shrunk `max` is turned away with it too). `permits`
+ * carries the count, `max` the pool's. Nothing was changed.
+ *
+ * **Example** (Asking for more than there is)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CoroutinePool } from "coroutine-pool"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const pool = yield* CoroutinePool.make({ max: 2 })
+ *   return yield* Effect.flip(pool.withPermits(3)(Effect.void))
+ * })) // InvalidPermits: "Asked for 3 permits: a pool of 2 can never give them"
+ * ```
+ *
+ * @since 0.4.0
+ * @category errors
+ */
+export const InvalidPermits: typeof Errors.InvalidPermits = Errors.InvalidPermits
+
+/**
+ * @since 0.4.0
+ * @category errors
+ */
+export interface InvalidPermits extends Errors.InvalidPermits {}
+
+/**
  * A pool was made with a bad option: `option` names it, `value` carries it as
  * given and `expected` says what would do. Nothing was built.
  *
@@ -177,10 +209,19 @@ export interface InvalidPoolOption extends Errors.InvalidPoolOption {}
 // ---------------------------------------------------------------------------
 
 /**
- * A bounded pool of permits: tryAcquire-or-reject admission, with an optional
- * bounded FIFO queue. `E` is what its operations may fail with besides
- * rejections (`never` here; a shared pool's store errors), `Event` what it
- * publishes.
+ * A bounded pool of permits, in the words of Effect's `Semaphore`. `E` is
+ * what its operations may fail with besides rejections (`never` here; a
+ * shared pool's store errors), `Event` what it publishes.
+ *
+ * **Details**
+ *
+ * A call that finds too few permits free queues if the pool lets callers
+ * wait (`maxWaiting`, for up to `maxWait`; strict FIFO, a large request at
+ * the head is not overtaken) and is otherwise turned away with
+ * `PoolRejected`; the `IfAvailable` variants never wait and answer `None`
+ * instead (the rejection is still published and counted). Every call may
+ * name its worker (`{ worker }`, default the fiber's id), carried by its
+ * events and errors.
  *
  * **Example** (Guarding work)
  *
@@ -191,8 +232,9 @@ export interface InvalidPoolOption extends Errors.InvalidPoolOption {}
  * declare const pool: CoroutinePool.CoroutinePool
  * declare const render: Effect.Effect<string>
  *
- * const now = pool.withPermit("render")(render) // or PoolRejected "full"
- * const soon = pool.withPermitWaiting("render")(render) // queues when allowed
+ * const soon = pool.withPermit(render) // waits if the pool allows, else PoolRejected
+ * const now = pool.withPermitIfAvailable(render) // Option<string>: None when turned away
+ * const heavy = pool.withPermits(3, { worker: "export" })(render)
  * ```
  *
  * @since 0.1.0
@@ -207,34 +249,50 @@ export interface CoroutinePool<out E = never, out Event = PoolEvent> {
   /** The pool's figures and totals, read in one step. */
   readonly stats: Effect.Effect<PoolStats>
   /**
-   * Takes a permit if one is free, never waiting: `true` means the caller
-   * owns it until it calls `release` with the same worker. Publishes
-   * `Acquired` or `Rejected`. While callers are queued, or once the pool is
-   * closed, it answers `false`.
+   * Runs an effect holding a permit: admitted now, or queued as the pool
+   * allows, else `PoolRejected`. The permit comes back however it ends.
    */
-  readonly tryAcquire: (worker: WorkerId) => Effect.Effect<boolean, E>
-  /** Returns a permit `tryAcquire` gave `worker`; `PermitNotHeld`, changing nothing, if it holds none. */
-  readonly release: (worker: WorkerId) => Effect.Effect<void, PermitNotHeld | E>
+  readonly withPermit: <A, E1, R>(
+    self: Effect.Effect<A, E1, R>,
+    options?: PermitOptions
+  ) => Effect.Effect<A, E1 | PoolRejected | E, R>
+  /** Like `withPermit`, holding `permits` permits (`InvalidPermits` above `max`). */
+  readonly withPermits: (
+    permits: number,
+    options?: PermitOptions
+  ) => <A, E1, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | PoolRejected | InvalidPermits | E, R>
+  /** Runs an effect holding a permit if one is free now: `Some` of its value, or `None` without running it. */
+  readonly withPermitIfAvailable: <A, E1, R>(
+    self: Effect.Effect<A, E1, R>,
+    options?: PermitOptions
+  ) => Effect.Effect<Option.Option<A>, E1 | E, R>
+  /** Like `withPermitIfAvailable`, holding `permits` permits. */
+  readonly withPermitsIfAvailable: (
+    permits: number,
+    options?: PermitOptions
+  ) => <A, E1, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<Option.Option<A>, E1 | InvalidPermits | E, R>
   /**
-   * Runs an effect holding a permit, or fails at once with `PoolRejected`
-   * without running it. The permit comes back however the effect ends.
+   * Takes permits (default 1) if they are free now, never waiting: `true`
+   * means the worker owns them until it calls `release`. While callers are
+   * queued, or once the pool is closed, it answers `false`.
    */
-  readonly withPermit: (
-    worker: WorkerId
-  ) => <A, E1, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | PoolRejected | E, R>
+  readonly tryAcquire: (permits?: number, options?: PermitOptions) => Effect.Effect<boolean, InvalidPermits | E>
   /**
-   * Like `withPermit`, but when every permit is taken the caller queues (up
-   * to `maxWaiting` callers, strict FIFO, for up to `maxWait`).
+   * Returns permits (default 1) that `tryAcquire` gave the worker, oldest
+   * first; `PermitNotHeld`, changing nothing, if it holds fewer.
    */
-  readonly withPermitWaiting: (
-    worker: WorkerId
-  ) => <A, E1, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | PoolRejected | E, R>
-  /** Takes a permit, waiting like `withPermitWaiting`, and holds it until the current scope closes. */
-  readonly acquire: (worker: WorkerId) => Effect.Effect<void, PoolRejected | E, Scope.Scope>
+  readonly release: (permits?: number, options?: PermitOptions) => Effect.Effect<void, PermitNotHeld | InvalidPermits | E>
+  /** Takes permits (default 1), waiting like `withPermit`, and holds them until the current scope closes. */
+  readonly acquire: (
+    permits?: number,
+    options?: PermitOptions
+  ) => Effect.Effect<void, PoolRejected | InvalidPermits | E, Scope.Scope>
   /**
    * Changes the number of permits. Growing admits queued callers at once;
-   * shrinking takes no permit back. `InvalidPoolSize`, changing nothing,
-   * unless `max` is a positive safe integer; a closed pool keeps its size.
+   * shrinking takes no permit back (queued callers asking for more than the
+   * new `max` are turned away with `InvalidPermits`). `InvalidPoolSize`,
+   * changing nothing, unless `max` is a positive safe integer; a closed pool
+   * keeps its size.
    */
   readonly resize: (max: number) => Effect.Effect<void, InvalidPoolSize | E>
   /**
@@ -249,6 +307,17 @@ export interface CoroutinePool<out E = never, out Event = PoolEvent> {
    * in `stats.dropped`), so one that stalls cannot hold memory without bound.
    */
   readonly subscribe: Effect.Effect<Stream.Stream<Event>, never, Scope.Scope>
+}
+
+/**
+ * What any call may say besides its permits: the `worker` label its events
+ * and errors carry (a number or a string; default, the calling fiber's id).
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface PermitOptions {
+  readonly worker?: WorkerId | undefined
 }
 
 /**
@@ -382,15 +451,16 @@ export const metrics: typeof Metrics.metrics = Metrics.metrics
  *
  * To bound how many fibers do some work at once: load shedding, a bulkhead
  * around a fragile dependency, admission control for an endpoint. With the
- * default `maxWaiting: 0` the excess is turned away at once; give
- * `maxWaiting` (and `maxWait`) to let callers queue.
+ * default `maxWaiting: 0` the excess is turned away at once (the tutorial's
+ * tryAcquire-or-reject); give `maxWaiting` (and `maxWait`) to let callers
+ * queue.
  *
  * **Details**
  *
  * Fails with `InvalidPoolSize` unless `max` is a positive safe integer, and
  * with `InvalidPoolOption` for any other bad option. The queue is strict
- * FIFO without barging: while anyone waits, `tryAcquire` and `withPermit`
- * are rejected even at the instant a permit is released. Closing the scope
+ * FIFO without barging: while anyone waits, a call that may not wait is
+ * turned away even at the instant a permit is released. Closing the scope
  * turns the queue away (reason `"closed"`), interrupts the fibers working
  * under permits and waits for their releases, returns the permits held
  * through `tryAcquire` and `acquire`, and then ends the event streams.
@@ -403,11 +473,10 @@ export const metrics: typeof Metrics.metrics = Metrics.metrics
  *
  * const program = Effect.scoped(Effect.gen(function*() {
  *   const pool = yield* CoroutinePool.make({ max: 2 })
- *   const first = yield* pool.tryAcquire(0) // true
- *   const second = yield* pool.tryAcquire(1) // true
- *   const third = yield* pool.tryAcquire(2) // false: 2/2 active
- *   yield* pool.release(0)
- *   yield* pool.release(1)
+ *   const first = yield* pool.tryAcquire() // true
+ *   const second = yield* pool.tryAcquire() // true
+ *   const third = yield* pool.tryAcquire() // false: 2/2 active
+ *   yield* pool.release(2)
  *   return [first, second, third]
  * }))
  * ```
@@ -422,7 +491,7 @@ export const make = (
     Effect.map(Pool.make(decoded, Pool.localCount, Pool.local), ({ api, engine, ledger }) => ({
       [TypeId]: TypeId,
       ...api,
-      acquire: (worker: WorkerId) => Effect.asVoid(api.acquire(worker)),
+      acquire: (permits, options) => Effect.asVoid(api.acquire(permits, options)),
       stats: Effect.sync(() => Pool.stats(engine, ledger))
     }))
   )
@@ -505,10 +574,12 @@ export const layerConfig = (
 // combinators
 // ---------------------------------------------------------------------------
 
+const isPool = (u: unknown): u is CoroutinePool<unknown, unknown> =>
+  typeof u === "object" && u !== null && TypeId in u
+
 /**
- * Runs an effect holding a permit, failing with `PoolRejected` without running
- * it when none is free; see {@link CoroutinePool.withPermit}. Data-first or
- * data-last.
+ * Runs an effect holding a permit of `pool`, waiting as the pool allows;
+ * see {@link CoroutinePool.withPermit}. Data-first or data-last.
  *
  * **Example** (Guarding a call in a pipe)
  *
@@ -519,7 +590,7 @@ export const layerConfig = (
  * declare const pool: CoroutinePool.CoroutinePool
  * declare const fetchReport: Effect.Effect<string>
  *
- * const guarded = fetchReport.pipe(CoroutinePool.withPermit(pool, "report"))
+ * const guarded = fetchReport.pipe(CoroutinePool.withPermit(pool, { worker: "report" }))
  * ```
  *
  * @since 0.1.0
@@ -528,67 +599,154 @@ export const layerConfig = (
 export const withPermit: {
   <P>(
     pool: CoroutinePool<P, unknown>,
-    worker: WorkerId
+    options?: PermitOptions
   ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PoolRejected | P, R>
   <A, E, R, P>(
     self: Effect.Effect<A, E, R>,
     pool: CoroutinePool<P, unknown>,
-    worker: WorkerId
+    options?: PermitOptions
   ): Effect.Effect<A, E | PoolRejected | P, R>
-} = dual(3, <A, E, R, P>(self: Effect.Effect<A, E, R>, pool: CoroutinePool<P, unknown>, worker: WorkerId) =>
-  pool.withPermit(worker)(self)
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R, P>(self: Effect.Effect<A, E, R>, pool: CoroutinePool<P, unknown>, options?: PermitOptions) =>
+    pool.withPermit(self, options)
 )
 
 /**
- * Runs an effect holding a permit, queueing for it when the pool allows; see
- * {@link CoroutinePool.withPermitWaiting}. Data-first or data-last.
+ * Runs an effect holding `permits` permits of `pool`; see
+ * {@link CoroutinePool.withPermits}. Data-first or data-last.
  *
- * @since 0.1.0
+ * @since 0.4.0
  * @category combinators
  */
-export const withPermitWaiting: {
+export const withPermits: {
   <P>(
     pool: CoroutinePool<P, unknown>,
-    worker: WorkerId
-  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PoolRejected | P, R>
+    permits: number,
+    options?: PermitOptions
+  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PoolRejected | InvalidPermits | P, R>
   <A, E, R, P>(
     self: Effect.Effect<A, E, R>,
     pool: CoroutinePool<P, unknown>,
-    worker: WorkerId
-  ): Effect.Effect<A, E | PoolRejected | P, R>
-} = dual(3, <A, E, R, P>(self: Effect.Effect<A, E, R>, pool: CoroutinePool<P, unknown>, worker: WorkerId) =>
-  pool.withPermitWaiting(worker)(self)
+    permits: number,
+    options?: PermitOptions
+  ): Effect.Effect<A, E | PoolRejected | InvalidPermits | P, R>
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R, P>(self: Effect.Effect<A, E, R>, pool: CoroutinePool<P, unknown>, permits: number, options?: PermitOptions) =>
+    pool.withPermits(permits, options)(self)
 )
 
 /**
- * Takes a permit for the rest of the current scope; see {@link CoroutinePool.acquire}.
+ * Runs an effect holding a permit of `pool` if one is free now, answering
+ * `Option`; see {@link CoroutinePool.withPermitIfAvailable}.
+ *
+ * @since 0.4.0
+ * @category combinators
+ */
+export const withPermitIfAvailable: {
+  <P>(
+    pool: CoroutinePool<P, unknown>,
+    options?: PermitOptions
+  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<Option.Option<A>, E | P, R>
+  <A, E, R, P>(
+    self: Effect.Effect<A, E, R>,
+    pool: CoroutinePool<P, unknown>,
+    options?: PermitOptions
+  ): Effect.Effect<Option.Option<A>, E | P, R>
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R, P>(self: Effect.Effect<A, E, R>, pool: CoroutinePool<P, unknown>, options?: PermitOptions) =>
+    pool.withPermitIfAvailable(self, options)
+)
+
+/**
+ * Runs an effect holding `permits` permits of `pool` if they are free now;
+ * see {@link CoroutinePool.withPermitsIfAvailable}.
+ *
+ * @since 0.4.0
+ * @category combinators
+ */
+export const withPermitsIfAvailable: {
+  <P>(
+    pool: CoroutinePool<P, unknown>,
+    permits: number,
+    options?: PermitOptions
+  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<Option.Option<A>, E | InvalidPermits | P, R>
+  <A, E, R, P>(
+    self: Effect.Effect<A, E, R>,
+    pool: CoroutinePool<P, unknown>,
+    permits: number,
+    options?: PermitOptions
+  ): Effect.Effect<Option.Option<A>, E | InvalidPermits | P, R>
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R, P>(self: Effect.Effect<A, E, R>, pool: CoroutinePool<P, unknown>, permits: number, options?: PermitOptions) =>
+    pool.withPermitsIfAvailable(permits, options)(self)
+)
+
+/**
+ * Takes permits for the rest of the current scope; see {@link CoroutinePool.acquire}.
+ *
+ * **Example** (Permits for a scope)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CoroutinePool } from "coroutine-pool"
+ *
+ * declare const pool: CoroutinePool.CoroutinePool
+ * declare const exportRows: Effect.Effect<number>
+ *
+ * const program = Effect.scoped(Effect.andThen(CoroutinePool.acquire(pool, 2), exportRows))
+ * ```
  *
  * @since 0.1.0
  * @category combinators
  */
 export const acquire: {
-  (worker: WorkerId): <P>(pool: CoroutinePool<P, unknown>) => Effect.Effect<void, PoolRejected | P, Scope.Scope>
-  <P>(pool: CoroutinePool<P, unknown>, worker: WorkerId): Effect.Effect<void, PoolRejected | P, Scope.Scope>
-} = dual(2, <P>(pool: CoroutinePool<P, unknown>, worker: WorkerId) => pool.acquire(worker))
+  (permits?: number, options?: PermitOptions): <P>(
+    pool: CoroutinePool<P, unknown>
+  ) => Effect.Effect<void, PoolRejected | InvalidPermits | P, Scope.Scope>
+  <P>(
+    pool: CoroutinePool<P, unknown>,
+    permits?: number,
+    options?: PermitOptions
+  ): Effect.Effect<void, PoolRejected | InvalidPermits | P, Scope.Scope>
+} = dual(
+  (args) => isPool(args[0]),
+  <P>(pool: CoroutinePool<P, unknown>, permits?: number, options?: PermitOptions) => pool.acquire(permits, options)
+)
 
 /**
- * Takes a permit if one is free; see {@link CoroutinePool.tryAcquire}.
+ * Takes permits if they are free now; see {@link CoroutinePool.tryAcquire}.
  *
  * @since 0.1.0
  * @category combinators
  */
 export const tryAcquire: {
-  (worker: WorkerId): <P>(pool: CoroutinePool<P, unknown>) => Effect.Effect<boolean, P>
-  <P>(pool: CoroutinePool<P, unknown>, worker: WorkerId): Effect.Effect<boolean, P>
-} = dual(2, <P>(pool: CoroutinePool<P, unknown>, worker: WorkerId) => pool.tryAcquire(worker))
+  (permits?: number, options?: PermitOptions): <P>(pool: CoroutinePool<P, unknown>) => Effect.Effect<boolean, InvalidPermits | P>
+  <P>(pool: CoroutinePool<P, unknown>, permits?: number, options?: PermitOptions): Effect.Effect<boolean, InvalidPermits | P>
+} = dual(
+  (args) => isPool(args[0]),
+  <P>(pool: CoroutinePool<P, unknown>, permits?: number, options?: PermitOptions) => pool.tryAcquire(permits, options)
+)
 
 /**
- * Returns a permit taken with `tryAcquire`; see {@link CoroutinePool.release}.
+ * Returns permits taken with `tryAcquire`; see {@link CoroutinePool.release}.
  *
  * @since 0.1.0
  * @category combinators
  */
 export const release: {
-  (worker: WorkerId): <P>(pool: CoroutinePool<P, unknown>) => Effect.Effect<void, PermitNotHeld | P>
-  <P>(pool: CoroutinePool<P, unknown>, worker: WorkerId): Effect.Effect<void, PermitNotHeld | P>
-} = dual(2, <P>(pool: CoroutinePool<P, unknown>, worker: WorkerId) => pool.release(worker))
+  (permits?: number, options?: PermitOptions): <P>(
+    pool: CoroutinePool<P, unknown>
+  ) => Effect.Effect<void, PermitNotHeld | InvalidPermits | P>
+  <P>(
+    pool: CoroutinePool<P, unknown>,
+    permits?: number,
+    options?: PermitOptions
+  ): Effect.Effect<void, PermitNotHeld | InvalidPermits | P>
+} = dual(
+  (args) => isPool(args[0]),
+  <P>(pool: CoroutinePool<P, unknown>, permits?: number, options?: PermitOptions) => pool.release(permits, options)
+)

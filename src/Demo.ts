@@ -44,6 +44,12 @@ export interface Options {
   readonly hold?: Duration.Input | undefined
   /** How long a rejected worker waits before it tries again. Default 100 millis. */
   readonly retry?: Duration.Input | undefined
+  /** How many workers may queue for permits (the pool's `maxWaiting`). Default 0: nobody waits. */
+  readonly maxWaiting?: number | undefined
+  /** How long a queued worker waits before it gives up (and tries again later). Default: no limit. */
+  readonly maxWait?: Duration.Input | undefined
+  /** How many permits each worker asks for, 1 to `max`. Default 1. */
+  readonly permits?: number | undefined
   /**
    * How each event is printed as it happens: `"lines"` (the default), the
    * tutorial's line (`CoroutinePool.formatEvent`); `"json"`, one line of JSON
@@ -86,7 +92,7 @@ export const defaults = {
  * @category errors
  */
 export class InvalidOption extends Schema.TaggedError<InvalidOption>()("InvalidOption", {
-  option: Schema.Literals(["workers", "max", "hold", "retry"]),
+  option: Schema.Literals(["workers", "max", "hold", "retry", "maxWaiting", "maxWait", "permits"]),
   value: Schema.Unknown,
   expected: Schema.String
 }) {
@@ -117,7 +123,7 @@ const decodeWorkers = (value: unknown) =>
   )
 
 const decodeDuration = (
-  option: "hold" | "retry",
+  option: "hold" | "retry" | "maxWait",
   value: Duration.Input,
   bounds: { readonly min: number; readonly max: number },
   expected: string
@@ -161,7 +167,24 @@ const decodeOptions = Effect.fnUntraced(function* (options: Options) {
       expected: `at least ${least} millis with these workers, max and hold (a shorter one would print over ${maxLines.toLocaleString("en")} lines)`
     })
   }
-  return { workers, max, hold, retry }
+  const maxWaiting = options.maxWaiting ?? 0
+  if (!Number.isSafeInteger(maxWaiting) || maxWaiting < 0 || maxWaiting > 1000) {
+    return yield* new InvalidOption({ option: "maxWaiting", value: maxWaiting, expected: "an integer from 0 to 1000" })
+  }
+  const maxWait =
+    options.maxWait === undefined
+      ? undefined
+      : yield* decodeDuration(
+          "maxWait",
+          options.maxWait,
+          { min: 1, max: 60_000 },
+          'a duration from 1 millisecond to 1 minute, such as "150 millis"'
+        )
+  const permits = options.permits ?? 1
+  if (!Number.isSafeInteger(permits) || permits < 1 || (Number.isSafeInteger(max) && permits > max)) {
+    return yield* new InvalidOption({ option: "permits", value: permits, expected: `an integer from 1 to max (${max})` })
+  }
+  return { workers, max, hold, retry, maxWaiting, maxWait, permits }
 })
 
 // The demo's clock. Steps that fall due at the same instant (two holders
@@ -230,7 +253,14 @@ const makeTurnstile = (workers: number, start: number, onInstant: (instant: numb
       passOn()
     })
 
-  return { turn, after, leave, now: () => instant }
+  // A worker queued in the pool gives up its turn: it is next due when its
+  // wait would time out (or never), unless a release admits it first.
+  const queued = (id: number, until: number) => {
+    due[id] = until
+    passOn()
+  }
+
+  return { turn, after, leave, queued, now: () => instant }
 }
 
 /**
@@ -291,11 +321,11 @@ const makeTurnstile = (workers: number, start: number, onInstant: (instant: numb
  */
 export const run: (options?: Options) => Effect.Effect<Timeline.Timeline, InvalidOption> = Effect.fn("Demo.run")(
   function* (options: Options = {}) {
-    const { hold, max, retry, workers } = yield* decodeOptions(options)
+    const { hold, max, maxWait, maxWaiting, permits, retry, workers } = yield* decodeOptions(options)
     // The pool lives in a scope of its own so that closing it ends the event
     // stream while the printer's subscription is still open.
     const poolScope = yield* Scope.fork(yield* Effect.scope)
-    const pool = yield* CoroutinePool.make({ max }).pipe(
+    const pool = yield* CoroutinePool.make({ max, maxWaiting, maxWait }).pipe(
       Scope.provide(poolScope),
       Effect.mapError(() => new InvalidOption({ option: "max", value: max, expected: "a positive integer" }))
     )
@@ -318,20 +348,41 @@ export const run: (options?: Options) => Effect.Effect<Timeline.Timeline, Invali
     const format = (entry: Timeline.Entry, event: CoroutinePool.PoolEvent) =>
       options.print === "json" ? Timeline.formatJson(entry) : CoroutinePool.formatEvent(event)
     let current = 0
+    // When each queued worker queued, on the schedule: a wait that times out
+    // ends `maxWait` after it (its timer does not keep the schedule).
+    const queuedAt = new Map<CoroutinePool.WorkerId, number>()
+    const waitMillis = maxWait === undefined ? Number.POSITIVE_INFINITY : Duration.toMillis(maxWait)
     const printer = yield* Effect.forkChild(
       Stream.runForEach(events, (event) => {
         while ((instants[current + 1]?.from ?? Number.POSITIVE_INFINITY) <= entries.length) current++
-        const entry: Timeline.Entry = { at: instants[current]?.at ?? 0, event }
+        let at = instants[current]?.at ?? 0
+        if (event._tag === "Queued") {
+          queuedAt.set(event.worker, at)
+          turnstile.queued(event.worker as number, start + at + waitMillis)
+        } else if (event._tag === "TimedOut") at = (queuedAt.get(event.worker) ?? at) + waitMillis
+        const entry: Timeline.Entry = { at, event }
         entries.push(entry)
         return Console.log(format(entry, event))
       })
     )
 
     const worker = (id: number) => {
-      // The pool outlives the workers, so a rejection here always means "full".
-      const attempt: Effect.Effect<void> = pool
-        .withPermit(id)(turnstile.after(id, hold))
-        .pipe(Effect.catchTag("PoolRejected", () => Effect.andThen(turnstile.after(id, retry), attempt)))
+      // The pool outlives the workers, so a rejection here is "full",
+      // "queue-full" or "timeout": the worker tries again later (after a
+      // timeout, from when its wait ended on the schedule).
+      const attempt: Effect.Effect<void, InvalidOption> = pool
+        .withPermits(permits, { worker: id })(turnstile.after(id, hold))
+        .pipe(
+          Effect.catchTags({
+            PoolRejected: (rejected) =>
+              rejected.reason === "timeout"
+                ? Effect.andThen(turnstile.turn(id), Effect.andThen(turnstile.after(id, retry), attempt))
+                : Effect.andThen(turnstile.after(id, retry), attempt),
+            // Checked above: `permits` is at most `max`, which never changes here.
+            InvalidPermits: () =>
+              Effect.fail(new InvalidOption({ option: "permits", value: permits, expected: `at most max (${max})` }))
+          })
+        )
       return turnstile.turn(id).pipe(Effect.andThen(attempt), Effect.andThen(turnstile.leave(id)))
     }
     yield* Effect.forEach(

@@ -158,7 +158,7 @@ export const layer = (options?: Options): Layer.Layer<never, InvalidRetryAfter, 
   HttpRouter.middleware(
     Effect.gen(function* () {
       const pool = yield* CoroutinePool.CoroutinePool
-      return yield* admission(pool.acquire, (_, handler) => handler, options)
+      return yield* admission((worker) => pool.acquire(1, { worker }), (_, handler) => handler, options)
     })
   ).layer
 
@@ -199,7 +199,7 @@ export const layerShared = (options?: Options): Layer.Layer<never, InvalidRetryA
     Effect.gen(function* () {
       const pool = yield* SharedPool.SharedPool
       return yield* admission(
-        pool.acquire,
+        (worker) => pool.acquire(1, { worker }),
         (lease, handler) =>
           lease === undefined ? handler : Effect.provideService(handler, SharedPool.CurrentLease, lease),
         options
@@ -212,13 +212,15 @@ type Handler = Effect.Effect<HttpServerResponse.HttpServerResponse, Types.unhand
 // Takes a permit for each request with `acquire` (what it answers, a lease
 // say, `provide` hands to the handler) and turns the refused away.
 const admission = Effect.fnUntraced(function* <A, E extends { readonly _tag: string }>(
-  acquire: (worker: CoroutinePool.WorkerId) => Effect.Effect<A, CoroutinePool.PoolRejected | E, Scope.Scope>,
+  acquire: (
+    worker: CoroutinePool.WorkerId
+  ) => Effect.Effect<A, CoroutinePool.PoolRejected | CoroutinePool.InvalidPermits | E, Scope.Scope>,
   provide: (acquired: A, handler: Handler) => Handler,
   options: Options | undefined
 ) {
   const retryAfter = yield* decodeRetryAfter(options?.retryAfter)
   const worker = options?.worker ?? routeLabel
-  const refuse = (error: CoroutinePool.PoolRejected | E) => {
+  const refuse = (error: CoroutinePool.PoolRejected | CoroutinePool.InvalidPermits | E) => {
     if (!(error instanceof CoroutinePool.PoolRejected)) {
       return HttpServerResponse.jsonUnsafe(
         { error: "unavailable", reason: error._tag },

@@ -136,8 +136,13 @@ export interface Stats extends CoroutinePool.PoolStats {
 export interface SharedPool extends CoroutinePool.CoroutinePool<SharedPoolError, PoolEvent> {
   readonly stats: Effect.Effect<Stats>
   readonly acquire: (
-    worker: CoroutinePool.WorkerId
-  ) => Effect.Effect<PoolStore.Lease | undefined, CoroutinePool.PoolRejected | SharedPoolError, Scope.Scope>
+    permits?: number,
+    options?: CoroutinePool.PermitOptions
+  ) => Effect.Effect<
+    PoolStore.Lease | undefined,
+    CoroutinePool.PoolRejected | CoroutinePool.InvalidPermits | SharedPoolError,
+    Scope.Scope
+  >
 }
 
 /**
@@ -348,7 +353,7 @@ export const make = Effect.fnUntraced(function* (
   return {
     [CoroutinePool.TypeId]: CoroutinePool.TypeId,
     ...api,
-    acquire: (worker) => Effect.map(api.acquire(worker), Leases.leaseOf),
+    acquire: (permits, options) => Effect.map(api.acquire(permits, options), Leases.leaseOf),
     stats: Effect.sync(() => ({ ...Pool.stats(engine, ledger), lost: ledger.totals.Lost ?? 0 }))
   }
 })

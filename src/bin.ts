@@ -17,7 +17,7 @@
  * @since 0.1.0
  */
 import { createRequire } from "node:module"
-import { Console, Duration, Effect, Runtime, Schema } from "effect"
+import { Console, Duration, Effect, Option, Runtime, Schema } from "effect"
 import { CliOutput, Command, Flag } from "effect/cli"
 import * as Demo from "./Demo.ts"
 import * as Timeline from "./Timeline.ts"
@@ -43,6 +43,22 @@ const flags = {
   ),
   hold: duration("hold", "How long an admitted worker holds its permit", Demo.defaults.hold),
   retry: duration("retry", "How long a rejected worker waits before trying again", Demo.defaults.retry),
+  maxWaiting: Flag.Int("max-waiting").pipe(
+    Flag.withDescription("How many workers may queue for permits instead of being rejected (default 0)"),
+    Flag.withDefault(0)
+  ),
+  maxWait: Flag.String("max-wait").pipe(
+    Flag.filterMap(
+      Schema.decodeUnknownOption(Schema.DurationFromString),
+      () => `a duration such as "150 millis" or "1.5 seconds"`
+    ),
+    Flag.withDescription('How long a queued worker waits before it gives up, e.g. "150 millis" (default: no limit)'),
+    Flag.optional
+  ),
+  permits: Flag.Int("permits").pipe(
+    Flag.withDescription("How many permits each worker asks for, 1 to --max (default 1)"),
+    Flag.withDefault(1)
+  ),
   timeline: Flag.Boolean("timeline").pipe(
     Flag.withDescription(
       "After the run, draw it: a row per worker, time along the columns (on stderr with --json, so stdout stays JSON lines)"
@@ -63,8 +79,11 @@ class Reported extends Error {
   override readonly [Runtime.errorReported] = false
 }
 
-const demo = Command.make("coroutine-pool-demo", flags, ({ json, timeline, ...options }) =>
-  Demo.run({ ...options, print: json ? "json" : "lines" }).pipe(
+// The flag each option of `Demo.run` comes from.
+const flagOf = (option: string) => option.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)
+
+const demo = Command.make("coroutine-pool-demo", flags, ({ json, maxWait, timeline, ...options }) =>
+  Demo.run({ ...options, maxWait: Option.getOrUndefined(maxWait), print: json ? "json" : "lines" }).pipe(
     Effect.flatMap((record) => {
       if (!timeline) return Effect.void
       const print = json ? Console.error : Console.log
@@ -73,7 +92,7 @@ const demo = Command.make("coroutine-pool-demo", flags, ({ json, timeline, ...op
     Effect.catchTags({
       InvalidOption: (error) =>
         Effect.andThen(
-          Console.error(`Invalid value for flag --${error.option}: ${error.detail}`),
+          Console.error(`Invalid value for flag --${flagOf(error.option)}: ${error.detail}`),
           Effect.fail(new Reported(error.message))
         ),
       // The demo's own record always draws; kept typed all the same.

@@ -8,28 +8,29 @@
 //
 // Where permits come from is a `Source`: a local count (the in-process pool)
 // takes them on the spot; leases in a store (the shared pool) must be asked
-// for, and the caller that asks reports the answer here.
+// for, and the source gives its answer here.
 //
 // Invariant: while anyone is queued, nobody takes a permit ahead of the
-// queue's head: a newcomer (`tryAcquire`, `withPermit` without waiting) is
-// turned away, and each freed permit goes to the head first. There is no
-// barging.
+// queue's head, and a head asking for more permits than are free is not
+// overtaken: a newcomer (`tryAcquire`, a call that may not wait) is turned
+// away, and freed permits go to the head first. There is no barging.
 
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
-import { PoolRejected, type WorkerId } from "./errors.ts"
+import { rejected, type PoolRejected, type WorkerId } from "./errors.ts"
 import type { Ledger } from "./ledger.ts"
 
 // Where a caller stands. Only the engine's transitions change it.
 export const Waiting = 0
 export const Granted = 1
 // Asking a source for its permits, not queued (nobody was ahead of it).
-export const Asking = 3
+export const Asking = 2
 // Its permits came back (released or lost): nothing more to do.
-export const Ended = 4
-// Turned away (by its source's answer, or the pool's close): `failure` says with what.
-export const Refused = 5
+export const Ended = 3
+// Turned away (by its source's answer, the pool's close, a resize): `failure`
+// says with what.
+export const Refused = 4
 export type Status = typeof Waiting | typeof Granted | typeof Asking | typeof Ended | typeof Refused
 
 // A caller that asks for, waits for or holds permits. It sits in at most one
@@ -39,7 +40,10 @@ export type Status = typeof Waiting | typeof Granted | typeof Asking | typeof En
 export class Caller {
   status: Status = Waiting
   // Set once a queued caller's fiber has parked; cleared when it is woken.
-  resume: ((effect: Effect.Effect<void>) => void) | undefined = undefined
+  resume: ((effect: Effect.Effect<unknown, unknown>) => void) | undefined = undefined
+  // What a parked caller goes on with once granted (its work, whose context
+  // is its fiber's); `undefined`: it looks again at its status.
+  then: Effect.Effect<unknown, unknown> | undefined = undefined
   line: Line | undefined = undefined
   prev: Caller | undefined = undefined
   next: Caller | undefined = undefined
@@ -49,17 +53,17 @@ export class Caller {
   wait = false
   // A queued caller whose source is being asked for it (the head of the queue).
   asking = false
-  // Its fiber left (interrupted) while its source was being asked: a grant
-  // that arrives goes straight back.
+  // Its fiber left (interrupted, timed out) while its source was being
+  // asked: a grant that arrives goes straight back.
   gone = false
   // When a queued caller asks its source again (millis of the clock).
   due = 0
   // What the source granted (a lease), kept until the permits come back.
   grant: unknown = undefined
-  // What it was turned away with by a source's answer (status Refused): a `Cause`.
+  // What it was turned away with (status Refused): a `Cause`.
   failure: unknown = undefined
   readonly worker: WorkerId
-  readonly permits: number
+  permits: number
   // The caller's fiber: interrupted when the pool closes while it holds.
   readonly fiber: Fiber.Fiber<unknown, unknown> | undefined
 
@@ -104,19 +108,18 @@ export interface Source {
   /** Whether permits must be asked for (then `ask` is called, and answers later). */
   readonly asks: boolean
   /**
-   * Asks for `caller`'s permits. The source answers, now or later, with
-   * `granted`, `refused` or `failed`; an answer for a caller that has gone
-   * is still given, so that a grant goes back.
-   */
-  readonly ask: (engine: Engine, caller: Caller) => void
-  /**
    * Whether `permits` can be had now: `"taken"` (counted here and now),
-   * `"ask"` (the caller must ask, and reports the answer with `granted` or
-   * `refused`), or `"none"`.
+   * `"ask"` (the source is asked, and answers with `granted`, `refused` or
+   * `failed`), or `"none"`.
    */
   readonly take: (engine: Engine, permits: number) => Take
-  /** The permits of `caller` came back: the source takes them (lost ones excepted). */
-  readonly release: (engine: Engine, caller: Caller) => void
+  /**
+   * Asks for `caller`'s permits. The source answers, now or later; an
+   * answer for a caller that has gone is still given, so that a grant goes back.
+   */
+  readonly ask: (engine: Engine, caller: Caller) => void
+  /** `permits` of `caller`'s came back: the source takes them (lost ones excepted). */
+  readonly release: (engine: Engine, caller: Caller, permits: number) => void
   /** The `active` figure events show: this pool's holders, or a store's. */
   readonly shown: (engine: Engine) => number
 }
@@ -125,12 +128,19 @@ export interface Source {
 // not wait), or by the source's answer.
 export type Refusal = Exclude<PoolRejected["reason"], "timeout" | "closed">
 
+type WorkerTag = "Acquired" | "Rejected" | "Released" | "Queued" | "TimedOut" | "Abandoned"
+
 export class Engine {
   active = 0
   // Permits asked for by callers whose answer has not come yet.
   asking = 0
   closed = false
   max: number
+  // Why the last caller `enter` turned away was turned away, and the store's
+  // hint: read at once by the caller, which builds the error only if it
+  // needs one (a call that answers `None` does not).
+  refusal: PoolRejected["reason"] = "full"
+  refusalRetryAfter: number | undefined = undefined
   readonly queue = new Line()
   // Fibers holding permits inside `withPermit`, so closing can interrupt them.
   readonly holders = new Line()
@@ -139,13 +149,12 @@ export class Engine {
   // Permits taken with `tryAcquire`, per worker, oldest first: the only ones
   // `release` may return.
   readonly manual = new Map<WorkerId, Array<Caller>>()
-  // Callers granted (or turned away) and not yet resumed.
-  private readonly woken: Array<Caller> = []
-  private resuming = false
-
   readonly maxWaiting: number
   readonly source: Source
   readonly ledger: Ledger
+  // Callers granted (or turned away) and not yet resumed.
+  private readonly woken: Array<Caller> = []
+  private resuming = false
 
   constructor(max: number, maxWaiting: number, source: Source, ledger: Ledger) {
     this.max = max
@@ -163,12 +172,13 @@ export class Engine {
     return this.source.shown(this)
   }
 
-  private publish(tag: "Acquired" | "Rejected" | "Released" | "Queued" | "TimedOut" | "Abandoned", worker: WorkerId) {
-    this.ledger.publish(tag, worker, this)
+  private publish(tag: WorkerTag, caller: { readonly worker: WorkerId; readonly permits: number }) {
+    this.ledger.publish(tag, caller.worker, caller.permits, this)
   }
 
+  /** A rejection with the figures of this moment. */
   rejection(worker: WorkerId, reason: PoolRejected["reason"], retryAfter?: number): PoolRejected {
-    return new PoolRejected({ worker, reason, active: this.shown, max: this.max, retryAfter })
+    return rejected(worker, reason, this.shown, this.max, retryAfter)
   }
 
   // ---------------------------------------------------------------------------
@@ -178,50 +188,72 @@ export class Engine {
   /**
    * A caller asks for `permits`: granted at once (status Granted, a fiber
    * holder), asking its source (status Asking), queued (status Waiting, when
-   * `wait` and there is room), or turned away.
+   * `wait` and there is room), or turned away: then `undefined`, with the
+   * reason in `refusal`.
    */
   enter(
     worker: WorkerId,
     permits: number,
     fiber: Fiber.Fiber<unknown, unknown> | undefined,
     wait: boolean
-  ): Caller | PoolRejected {
+  ): Caller | undefined {
     if (this.closed) {
       this.ledger.refused.closed++
-      return this.rejection(worker, "closed")
+      this.refusal = "closed"
+      this.refusalRetryAfter = undefined
+      return undefined
     }
-    const caller = new Caller(worker, permits, fiber)
-    caller.wait = wait
     if (this.queue.size === 0) {
       const take = this.source.take(this, permits)
       if (take === "taken") {
+        const caller = new Caller(worker, permits, fiber)
         this.admit(caller, undefined)
         this.holders.push(caller)
         return caller
       }
       if (take === "ask") {
+        const caller = new Caller(worker, permits, fiber)
+        caller.wait = wait
         caller.status = Asking
         this.asking += permits
         this.source.ask(this, caller)
         return caller
       }
     }
-    return this.queueOrRefuse(caller, wait, "full")
-  }
-
-  // Queues `caller` when it may wait and there is room, else turns it away.
-  private queueOrRefuse(caller: Caller, wait: boolean, reason: Refusal, retryAfter?: number): Caller | PoolRejected {
     if (wait && this.queue.size < this.maxWaiting) {
-      caller.status = Waiting
-      caller.since = this.ledger.now()
-      this.queue.push(caller)
-      this.publish("Queued", caller.worker)
+      const caller = new Caller(worker, permits, fiber)
+      caller.wait = wait
+      this.queue_(caller)
       return caller
     }
+    this.refuse({ worker, permits }, wait, "full", undefined)
+    return undefined
+  }
+
+  private queue_(caller: Caller): void {
+    caller.status = Waiting
+    caller.since = this.ledger.now()
+    this.queue.push(caller)
+    this.publish("Queued", caller)
+  }
+
+  // Turns a caller away at once: counted and published, the reason kept.
+  private refuse(
+    caller: { readonly worker: WorkerId; readonly permits: number },
+    wait: boolean,
+    reason: Refusal,
+    retryAfter: number | undefined
+  ): void {
     const refusal = wait && this.maxWaiting > 0 && reason === "full" ? "queue-full" : reason
     this.ledger.refused[refusal]++
-    this.publish("Rejected", caller.worker)
-    return this.rejection(caller.worker, refusal, retryAfter)
+    this.publish("Rejected", caller)
+    this.refusal = refusal
+    this.refusalRetryAfter = retryAfter
+  }
+
+  /** The rejection of the caller `enter` just turned away. */
+  refused_(worker: WorkerId): PoolRejected {
+    return this.rejection(worker, this.refusal, this.refusalRetryAfter)
   }
 
   // `caller` takes its permits, after a wait that began at `since`
@@ -230,7 +262,7 @@ export class Engine {
     caller.status = Granted
     this.active += caller.permits
     caller.since = this.ledger.admitted(since)
-    this.publish("Acquired", caller.worker)
+    this.publish("Acquired", caller)
   }
 
   // ---------------------------------------------------------------------------
@@ -250,7 +282,7 @@ export class Engine {
     caller.grant = grant
     if (caller.gone || caller.status === Refused || this.closed) {
       caller.status = Ended
-      this.source.release(this, caller)
+      this.source.release(this, caller, caller.permits)
       if (closedMeanwhile) this.turnAway(caller, Cause.fail(this.closedRejection(caller.worker)))
       return
     }
@@ -278,11 +310,12 @@ export class Engine {
     // Still queued, it waits for its next poll; a newcomer queues, or is
     // turned away. Either is woken to go on.
     if (caller.line !== this.queue) {
-      const queued = this.queueOrRefuse(caller, caller.wait, reason, retryAfter)
-      if (queued instanceof PoolRejected) {
-        this.turnAway(caller, Cause.fail(queued))
+      if (!caller.wait || this.queue.size >= this.maxWaiting) {
+        this.refuse(caller, caller.wait, reason, retryAfter)
+        this.turnAway(caller, Cause.fail(this.refused_(caller.worker)))
         return
       }
+      this.queue_(caller)
     }
     this.wake(caller)
     this.resumeWoken()
@@ -294,7 +327,7 @@ export class Engine {
     if (caller.gone || caller.status === Refused) return
     if (caller.line === this.queue) {
       this.queue.remove(caller)
-      this.publish("Abandoned", caller.worker)
+      this.publish("Abandoned", caller)
       this.turnAway(caller, failure)
       this.handOff()
       return
@@ -331,22 +364,23 @@ export class Engine {
 
   /**
    * The wait of `caller` ended without interruption: it was granted its
-   * permits, the pool closed, or `maxWait` passed.
+   * permits, or `maxWait` passed (then it leaves, timed out).
    */
   settle(caller: Caller): PoolRejected | undefined {
     if (caller.status === Granted) return undefined
     this.queue.remove(caller)
     // An ask still out for it is answered to nobody: its grant goes back.
     if (caller.asking) caller.gone = true
-    this.publish("TimedOut", caller.worker)
+    this.publish("TimedOut", caller)
     this.handOff()
     return this.rejection(caller.worker, "timeout")
   }
 
   /**
-   * The wait of `caller` was interrupted. If its permits were handed over in
-   * the meantime they are passed on, so an interrupt racing a hand-off
-   * neither loses nor duplicates a permit.
+   * The caller's fiber is done with the pool (its work ended, or it was
+   * interrupted): permits it holds come back; if it was still queued it
+   * leaves (`Abandoned`). An interrupt racing a hand-off finds the permits
+   * already its own and passes them on, neither lost nor duplicated.
    */
   leave(caller: Caller): void {
     caller.resume = undefined
@@ -354,7 +388,7 @@ export class Engine {
     if (caller.status === Granted) this.release(caller)
     else if (caller.status === Waiting && caller.line === this.queue) {
       this.queue.remove(caller)
-      this.publish("Abandoned", caller.worker)
+      this.publish("Abandoned", caller)
       this.handOff()
     }
   }
@@ -363,9 +397,9 @@ export class Engine {
   // handing permits on
   // ---------------------------------------------------------------------------
 
-  // Gives free permits to the head of the queue, in order; a head too large
-  // for what is free is not overtaken. A source that must be asked wakes the
-  // head to ask instead. It runs last in every transition that frees
+  // Gives free permits to the head of the queue, in order; a head asking for
+  // more than is free is not overtaken. A source that must be asked is asked
+  // for the head instead. It runs last in every transition that frees
   // permits, so it also resumes the callers it woke.
   private handOff(): void {
     let caller = this.queue.head
@@ -388,9 +422,8 @@ export class Engine {
   }
 
   /**
-   * The head of the queue asks its source again (its poll is due, or a
-   * permit may have come free elsewhere), unless it is being asked for
-   * already or there is no room for it here.
+   * The head of the queue asks its source again (its poll is due), unless it
+   * is being asked for already or there is no room for it here.
    */
   askAgain(caller: Caller): void {
     if (caller.asking || caller !== this.queue.head || this.closed) return
@@ -400,7 +433,7 @@ export class Engine {
     this.source.ask(this, caller)
   }
 
-  /** Wakes the head of the queue if it may ask its source now. */
+  /** Hands free permits on to the queue (a source's state changed). */
   poke(): void {
     this.handOff()
   }
@@ -411,11 +444,13 @@ export class Engine {
     if (caller.resume !== undefined) this.woken.push(caller)
   }
 
-  // Resumes woken callers once the transition that woke them is complete.
-  // Each runs on the spot until it next suspends, like a completed Deferred's
-  // waiters, without a trip through the scheduler. Callers woken meanwhile
-  // (a resumed fiber may release at once) join this loop instead of nesting
-  // another one, so the stack stays flat however long the queue is.
+  // Resumes woken callers once the transition that woke them is complete:
+  // straight into their work when granted (`then`), with their failure when
+  // turned away, or to look again. Each runs on the spot until it next
+  // suspends, like a completed Deferred's waiters, without a trip through
+  // the scheduler. Callers woken meanwhile (a resumed fiber may release at
+  // once) join this loop instead of nesting another one, so the stack stays
+  // flat however long the queue is.
   private resumeWoken(): void {
     if (this.resuming || this.woken.length === 0) return
     this.resuming = true
@@ -424,7 +459,9 @@ export class Engine {
         const caller = this.woken[i] as Caller
         const resume = caller.resume
         caller.resume = undefined
-        resume?.(Effect.void)
+        if (resume === undefined) continue
+        if (caller.status === Refused) resume(Effect.failCause(caller.failure as Cause.Cause<unknown>))
+        else resume(caller.status === Granted && caller.then !== undefined ? caller.then : Effect.void)
       }
     } finally {
       this.woken.length = 0
@@ -450,21 +487,43 @@ export class Engine {
     this.scoped.push(caller)
   }
 
-  /** `release`: the oldest permits `worker` took by hand, or undefined. */
-  releaseByHand(worker: WorkerId): Caller | undefined {
-    const taken = this.manual.get(worker)
-    const caller = taken?.shift()
-    if (caller === undefined) return undefined
-    if (taken?.length === 0) this.manual.delete(worker)
-    this.released(caller)
-    return caller
+  /** Permits `worker` took by hand: how many it holds. */
+  heldByHand(worker: WorkerId): number {
+    let held = 0
+    for (const caller of this.manual.get(worker) ?? []) held += caller.permits
+    return held
+  }
+
+  /**
+   * `release`: gives back `permits` that `worker` took by hand, oldest first
+   * (a take larger than what is left to give back is split). The caller has
+   * checked it holds that many.
+   */
+  releaseByHand(worker: WorkerId, permits: number): ReadonlyArray<Caller> {
+    const taken = this.manual.get(worker) as Array<Caller>
+    const returned: Array<Caller> = []
+    let left = permits
+    while (left > 0) {
+      const caller = taken[0] as Caller
+      if (caller.permits <= left) {
+        taken.shift()
+        left -= caller.permits
+        this.released(caller, caller.permits)
+      } else {
+        this.released(caller, left)
+        left = 0
+      }
+      returned.push(caller)
+    }
+    if (taken.length === 0) this.manual.delete(worker)
+    return returned
   }
 
   /** A fiber holder, or a scope, is done with its permits. */
   release(caller: Caller): void {
     if (caller.status !== Granted) return
     if (caller.line !== undefined) caller.line.remove(caller)
-    this.released(caller)
+    this.released(caller, caller.permits)
   }
 
   /**
@@ -481,30 +540,46 @@ export class Engine {
       taken.splice(index, 1)
       if (taken.length === 0) this.manual.delete(caller.worker)
     }
-    this.ended(caller)
+    caller.status = Ended
+    this.active -= caller.permits
+    this.ledger.held(caller.since)
     publish()
     this.handOff()
     return true
   }
 
-  // The permits of `caller` came back: counted, given to the source, published, handed on.
-  private released(caller: Caller): void {
-    this.ended(caller)
-    this.source.release(this, caller)
-    this.publish("Released", caller.worker)
+  // `permits` of `caller`'s came back (all of them, or part of a take by
+  // hand): counted, given to the source, published, handed on.
+  private released(caller: Caller, permits: number): void {
+    this.active -= permits
+    this.ledger.held(caller.since)
+    this.source.release(this, caller, permits)
+    if (permits === caller.permits) caller.status = Ended
+    this.ledger.publish("Released", caller.worker, permits, this)
+    if (caller.status !== Ended) caller.permits -= permits
     this.handOff()
   }
 
-  private ended(caller: Caller): void {
-    caller.status = Ended
-    this.active -= caller.permits
-    this.ledger.held(caller.since)
-  }
-
-  resize(max: number): void {
+  /**
+   * Changes the number of permits. Queued callers asking for more than the
+   * new `max` could never be admitted: they are turned away with `refusal`.
+   */
+  resize(max: number, tooMany: (caller: Caller) => Cause.Cause<unknown>): void {
     const from = this.max
     this.max = max
     this.ledger.resized(from, this)
+    for (let caller = this.queue.head; caller !== undefined; ) {
+      const next = caller.next
+      if (caller.permits > max) {
+        this.queue.remove(caller)
+        if (caller.asking) caller.gone = true
+        this.publish("Abandoned", caller)
+        caller.status = Refused
+        caller.failure = tooMany(caller)
+        this.wake(caller)
+      }
+      caller = next
+    }
     this.handOff()
   }
 
@@ -521,7 +596,7 @@ export class Engine {
     for (let caller = this.queue.head; caller !== undefined; caller = this.queue.head) {
       this.queue.remove(caller)
       if (caller.asking) this.stopAsking(caller)
-      this.publish("Abandoned", caller.worker)
+      this.publish("Abandoned", caller)
       caller.status = Refused
       caller.failure = Cause.fail(this.closedRejection(caller.worker))
       this.wake(caller)
@@ -541,7 +616,7 @@ export class Engine {
   /** Gives back the permits no fiber holds: those of `tryAcquire` and `acquire`. */
   releaseUnowned(): void {
     for (const taken of this.manual.values()) {
-      for (const caller of taken) this.released(caller)
+      for (const caller of taken) this.released(caller, caller.permits)
     }
     this.manual.clear()
     for (let caller = this.scoped.head; caller !== undefined; caller = this.scoped.head) this.release(caller)

@@ -7,8 +7,15 @@ import { WorkerId } from "./errors.ts"
 export { WorkerId }
 
 // Every worker event names the worker and the pool's figures right after it:
-// permits taken, permits in force (the max at that moment) and waiters queued.
-export const transition = { worker: WorkerId, active: Schema.Int, max: Schema.Int, waiting: Schema.Int }
+// permits taken, permits in force (the max at that moment) and waiters queued;
+// and, when the worker asked for more than one, how many (`permits`).
+export const transition = {
+  worker: WorkerId,
+  active: Schema.Int,
+  max: Schema.Int,
+  waiting: Schema.Int,
+  permits: Schema.optional(Schema.Int)
+}
 
 export const Acquired = Schema.TaggedStruct("Acquired", transition)
 export interface Acquired extends Schema.Schema.Type<typeof Acquired> {}
@@ -57,9 +64,19 @@ const verbs: Record<WorkerTag, string> = {
 export const figures = (event: { readonly active: number; readonly max: number; readonly waiting: number }) =>
   `${event.active}/${event.max} active${event.waiting > 0 ? `, ${event.waiting} waiting` : ""}`
 
-// "Worker <id>: <verb> (<figures>)", the line of any worker event.
-export const workerLine = (event: { readonly worker: WorkerId } & Parameters<typeof figures>[0], verb: string) =>
-  `Worker ${event.worker}: ${verb} (${figures(event)})`
+// "Worker <id>: <verb> (<figures>)", the line of any worker event; a worker
+// that asked for several permits says how many.
+export const workerLine = (
+  event: { readonly worker: WorkerId; readonly permits?: number | undefined } & Parameters<typeof figures>[0],
+  verb: string
+) => {
+  const permits = event.permits === undefined || event.permits === 1 ? "" : weighted(verb, event.permits)
+  return `Worker ${event.worker}: ${verb}${permits} (${figures(event)})`
+}
+
+// "acquired 3 permits", "queued for 3 permits".
+const weighted = (verb: string, permits: number) =>
+  verb === "acquired" || verb === "released" ? ` ${permits} permits` : ` for ${permits} permits`
 
 export const formatEvent = (event: PoolEvent): string =>
   event._tag === "Resized"

@@ -19,7 +19,7 @@ import type * as PoolStore from "../PoolStore.ts"
 import type { Caller, Engine, Source } from "./engine.ts"
 import type { WorkerId } from "./errors.ts"
 import type { Event, Ledger } from "./ledger.ts"
-import type { Hooks, Restore } from "./pool.ts"
+import type { Hooks } from "./pool.ts"
 import { formatShared, type SharedEvent } from "./sharedEvents.ts"
 
 /** What a shared pool's operations may fail with besides rejections. */
@@ -52,7 +52,8 @@ export interface LeaseOptions {
 // one, failing open).
 interface Hold {
   readonly caller: Caller
-  readonly lease: PoolStore.Lease | undefined
+  // Replaced when part of it goes back (a take by hand split by `release`).
+  lease: PoolStore.Lease | undefined
   // Monotonic millis at which the last confirmed acquire or renewal was sent:
   // the lease cannot end on the server before confirmed + ttl.
   confirmed: number
@@ -80,7 +81,7 @@ export class Leases implements Source {
   // How the store is asked and a lease goes back to it: set by `hooks`,
   // which knows the store.
   askStore: (caller: Caller) => void = () => {}
-  releaseLease: (caller: Caller) => void = () => {}
+  releaseLease: (caller: Caller, permits: number) => void = () => {}
 
   ask(_: Engine, caller: Caller) {
     this.askStore(caller)
@@ -90,8 +91,8 @@ export class Leases implements Source {
     return engine.active + engine.asking + permits <= engine.max ? ("ask" as const) : ("none" as const)
   }
 
-  release(_: Engine, caller: Caller) {
-    this.releaseLease(caller)
+  release(_: Engine, caller: Caller, permits: number) {
+    this.releaseLease(caller, permits)
   }
 
   shown() {
@@ -138,15 +139,17 @@ export const hooks =
         return held
       }
 
-      leases.releaseLease = (caller) => {
+      leases.releaseLease = (caller, permits) => {
         const held = holdOf(caller)
-        holds.delete(held)
+        const all = permits === caller.permits
+        if (all) holds.delete(held)
         if (held?.lease === undefined) return
         // Counted out at once, so that the event of this release shows it;
         // the store's answer then says how many are left.
-        leases.reported = Math.max(0, leases.reported - caller.permits)
-        const fiber = runFork(store.release({ key, lease: held.lease }))
+        leases.reported = Math.max(0, leases.reported - permits)
+        const fiber = runFork(store.release({ key, lease: held.lease, permits }))
         held.returned = fiber
+        if (!all) held.lease = { ...held.lease, permits: caller.permits - permits }
         returning.add(fiber)
         fiber.addObserver((exit) => {
           returning.delete(fiber)
@@ -292,35 +295,25 @@ export const hooks =
       // timeout, so that its answer arrives whatever becomes of the caller.
       leases.askStore = (caller) => {
         const sent = now()
-        const asking = runFork(store.acquire({ key, max, ttl }))
+        const asking = runFork(store.acquire({ key, max, ttl, permits: caller.permits }))
         asking.addObserver((exit) => answer(caller, sent, exit))
       }
 
-      const run = <A, E1, R>(
-        caller: Caller,
-        restore: Restore,
-        self: Effect.Effect<A, E1, R>
-      ): Effect.Effect<A, E1 | LeaseError, R> => {
+      // The work runs in a fiber of its own, so that losing the lease can
+      // interrupt it and this one can fail with `LeaseLost` instead.
+      const run = <A, E1, R>(caller: Caller, self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | LeaseError, R> => {
         const held = holdOf(caller)
-        // Returns once the store has the lease back, as a release by hand does.
-        const release = Effect.suspend(() => {
-          engine.release(caller)
-          return held.returned === undefined ? Effect.void : Effect.asVoid(Fiber.await(held.returned))
-        })
-        if (held.lease === undefined) return Effect.ensuring(restore(self), release)
-        // The work runs in a fiber of its own, so that losing the lease can
-        // interrupt it and this one can fail with `LeaseLost` instead.
+        if (held.lease === undefined) return self
         return Effect.flatMap(
-          Effect.forkChild(restore(Effect.provideService(self, CurrentLease, held.lease)), { startImmediately: true }),
-          (work): Effect.Effect<A, E1 | LeaseError, R> => {
+          Effect.forkChild(Effect.provideService(self, CurrentLease, held.lease), { startImmediately: true }),
+          (work): Effect.Effect<A, E1 | LeaseError> => {
             held.work = work
             if (held.lost !== undefined) work.interruptUnsafe()
-            return restore(Fiber.await(work)).pipe(
+            return Fiber.await(work).pipe(
               Effect.onInterrupt(() => Fiber.interrupt(work)),
               Effect.flatMap(
                 (exit): Effect.Effect<A, E1 | LeaseError> => (held.lost === undefined ? exit : Effect.fail(held.lost))
-              ),
-              Effect.ensuring(release)
+              )
             )
           }
         )
@@ -334,10 +327,17 @@ export const hooks =
           holdOf(caller).owner = owner
         },
         check: errors.worker,
-        released: (caller) => {
-          const returned = holdOf(caller).returned
-          return returned === undefined ? Effect.void : Effect.asVoid(Fiber.join(returned))
-        },
+        // Returns once the store has the leases back (a release's failure
+        // is the caller's to see).
+        released: (callers) =>
+          Effect.forEach(
+            callers,
+            (caller) => {
+              const returned = holdOf(caller).returned
+              return returned === undefined ? Effect.void : Fiber.join(returned)
+            },
+            { discard: true }
+          ),
         closing: Effect.suspend(() => Fiber.awaitAll(Array.from(returning))).pipe(Effect.asVoid),
         resizable: (size) => (size === max ? undefined : errors.mismatch(size))
       } satisfies Hooks<LeaseError>

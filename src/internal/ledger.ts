@@ -122,10 +122,12 @@ export class Ledger {
   }
 
   /** Counts a worker's event and publishes it with the pool's figures right after it. */
-  publish(_tag: string, worker: WorkerId, figures: Figures): void {
+  publish(_tag: string, worker: WorkerId, permits: number, figures: Figures): void {
     this.totals[_tag] = (this.totals[_tag] ?? 0) + 1
     if (this.listeners === 0) return
-    this.emit({ _tag, worker, active: figures.shown, max: figures.max, waiting: figures.waiting })
+    const event = { _tag, worker, active: figures.shown, max: figures.max, waiting: figures.waiting }
+    // A single permit, the usual case, goes without saying.
+    this.emit(permits === 1 ? event : { ...event, permits })
   }
 
   /** Counts an event of a source's own (it must have a total). */

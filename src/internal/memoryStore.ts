@@ -10,19 +10,26 @@ interface MemoryEntry {
   readonly max: number
   readonly ttl: number
   fence: number
-  // lease id -> deadline (millis of the store's clock)
-  readonly leases: Map<string, number>
+  // lease id -> its deadline (millis of the store's clock) and permits
+  readonly leases: Map<string, { deadline: number; permits: number }>
+}
+
+// The permits held by the leases of an entry.
+const held = (entry: MemoryEntry) => {
+  let permits = 0
+  for (const lease of entry.leases.values()) permits += lease.permits
+  return permits
 }
 
 export const make = (): Store => {
   const entries = new Map<string, MemoryEntry>()
   let ids = 0
   const purge = (entry: MemoryEntry, now: number) => {
-    for (const [id, deadline] of entry.leases) if (deadline <= now) entry.leases.delete(id)
+    for (const [id, lease] of entry.leases) if (lease.deadline <= now) entry.leases.delete(id)
   }
   return {
-    acquire: ({ key, max, ttl }) => {
-      const invalid = checkRequest(key, max, ttl)
+    acquire: ({ key, max, permits = 1, ttl }) => {
+      const invalid = checkRequest(key, max, ttl, permits)
       if (invalid !== undefined) return Effect.fail(invalid)
       return Effect.flatMap(Clock.currentTimeMillis, (now) => {
         let entry = entries.get(key)
@@ -37,34 +44,39 @@ export const make = (): Store => {
           return Effect.fail(new PoolConfigMismatch({ key, option: "ttl", stored: entry.ttl, requested: ttl }))
         }
         purge(entry, now)
-        if (entry.leases.size >= max) {
+        const holders = held(entry)
+        if (holders + permits > max) {
           let earliest = Number.POSITIVE_INFINITY
-          for (const deadline of entry.leases.values()) if (deadline < earliest) earliest = deadline
-          return Effect.succeed<Admission>({ _tag: "Full", holders: entry.leases.size, retryAfter: earliest - now })
+          for (const lease of entry.leases.values()) if (lease.deadline < earliest) earliest = lease.deadline
+          return Effect.succeed<Admission>({ _tag: "Full", holders, retryAfter: earliest - now })
         }
-        const lease: Lease = { id: `lease-${++ids}`, fence: ++entry.fence, ttl }
-        entry.leases.set(lease.id, now + ttl)
-        return Effect.succeed<Admission>({ _tag: "Granted", lease, holders: entry.leases.size })
+        const lease: Lease = permits === 1 ? { id: `lease-${++ids}`, fence: ++entry.fence, ttl } : { id: `lease-${++ids}`, fence: ++entry.fence, ttl, permits }
+        entry.leases.set(lease.id, { deadline: now + ttl, permits })
+        return Effect.succeed<Admission>({ _tag: "Granted", lease, holders: holders + permits })
       })
     },
     renew: ({ key, lease }) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         const leases = entries.get(key)?.leases
-        const deadline = leases?.get(lease.id)
-        if (leases === undefined || deadline === undefined) return false
-        if (deadline <= now) {
+        const held = leases?.get(lease.id)
+        if (leases === undefined || held === undefined) return false
+        if (held.deadline <= now) {
           leases.delete(lease.id)
           return false
         }
-        leases.set(lease.id, now + lease.ttl)
+        held.deadline = now + lease.ttl
         return true
       }),
-    release: ({ key, lease }) =>
+    // Part of a lease (`permits` of them) may go back; the rest stays held.
+    release: ({ key, lease, permits }) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         const entry = entries.get(key)
-        if (entry === undefined || !entry.leases.delete(lease.id)) return -1
+        const held_ = entry?.leases.get(lease.id)
+        if (entry === undefined || held_ === undefined) return -1
+        if (permits === undefined || permits >= held_.permits) entry.leases.delete(lease.id)
+        else held_.permits -= permits
         purge(entry, now)
-        return entry.leases.size
+        return held(entry)
       })
   }
 }

@@ -1,26 +1,36 @@
 // A pool as its users see it (`withPermit`, `acquire`, `tryAcquire`, ...),
 // built once for every pool on the engine, its ledger and its source. What a
-// source adds in effects (asking a store, guarding work with a lease) comes
-// in through `Hooks`; everything else is the same for every pool.
+// source adds in effects (guarding work with a lease, waiting for a store)
+// comes in through `Hooks`; everything else is the same for every pool.
+//
+// The paths every call takes are kept short: a call pushes its exit frame
+// first and enters the pool inside it (an interrupt can then never fall
+// between the admission and the frame that gives the permits back), so no
+// interruption mask is needed; a queued caller parks with one callback and
+// is resumed straight into its work; a rejection is built without a stack.
 
-import type * as Cause from "effect/Cause"
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Asking, type Caller, Engine, Granted, Refused, type Source, Waiting } from "./engine.ts"
-import { InvalidPoolSize, PermitNotHeld, PoolRejected, type WorkerId } from "./errors.ts"
+import { InvalidPermits, InvalidPoolSize, PermitNotHeld, PoolRejected, type WorkerId } from "./errors.ts"
 import { formatEvent, type PoolEvent } from "./events.ts"
 import * as Ledger from "./ledger.ts"
 import * as Metrics from "./metrics.ts"
 import * as Observability from "./observability.ts"
 import { isPoolSize, type PoolOptions } from "./options.ts"
 
-/** What `Effect.uninterruptibleMask` hands its body: makes an effect interruptible again. */
-export type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+/** What every call may say besides its permits. */
+export interface PermitOptions {
+  /** The label in events and errors. Default: the calling fiber's id. */
+  readonly worker?: WorkerId | undefined
+}
 
 /** What a source adds in effects; `E` is what it may fail with. */
 export interface Hooks<E> {
@@ -28,18 +38,14 @@ export interface Hooks<E> {
   readonly span: string
   /** An event as a line, for the Debug log. */
   readonly format: (event: Ledger.Event) => string
-  /** Runs `self` holding `caller`'s permits, giving them back however it ends. */
-  readonly hold: <A, E1, R>(
-    caller: Caller,
-    restore: Restore,
-    self: Effect.Effect<A, E1, R>
-  ) => Effect.Effect<A, E1 | E, R>
+  /** Runs `self` holding `caller`'s permits (the pool gives them back when it ends). */
+  readonly hold: <A, E1, R>(caller: Caller, self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | E, R>
   /** `caller`'s permits are now kept outside any effect, by `owner`'s scope or by hand. */
   readonly kept: (caller: Caller, owner: Fiber.Fiber<unknown, unknown> | undefined) => void
   /** A worker id the source cannot take: its error. */
   readonly check: (worker: WorkerId) => E | undefined
-  /** What `release` of a permit taken by hand adds: waiting for the source to take it back. */
-  readonly released: (caller: Caller) => Effect.Effect<void, E>
+  /** After permits came back: waiting for the source to take them, if it must. */
+  readonly released: (callers: ReadonlyArray<Caller>) => Effect.Effect<void, E> | undefined
   /** The last step of closing, once every permit is back: the source's own. */
   readonly closing: Effect.Effect<void>
   /** `resize` to a valid `max`: the error when the source cannot change it. */
@@ -50,16 +56,29 @@ export interface Hooks<E> {
 export interface Api<E, Event> {
   readonly max: Effect.Effect<number>
   readonly active: Effect.Effect<number>
-  readonly tryAcquire: (worker: WorkerId) => Effect.Effect<boolean, E>
-  readonly release: (worker: WorkerId) => Effect.Effect<void, PermitNotHeld | E>
-  readonly withPermit: (
-    worker: WorkerId
-  ) => <A, E1, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | PoolRejected | E, R>
-  readonly withPermitWaiting: (
-    worker: WorkerId
-  ) => <A, E1, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | PoolRejected | E, R>
+  readonly withPermit: <A, E1, R>(
+    self: Effect.Effect<A, E1, R>,
+    options?: PermitOptions
+  ) => Effect.Effect<A, E1 | PoolRejected | E, R>
+  readonly withPermits: (
+    permits: number,
+    options?: PermitOptions
+  ) => <A, E1, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | PoolRejected | InvalidPermits | E, R>
+  readonly withPermitIfAvailable: <A, E1, R>(
+    self: Effect.Effect<A, E1, R>,
+    options?: PermitOptions
+  ) => Effect.Effect<Option.Option<A>, E1 | E, R>
+  readonly withPermitsIfAvailable: (
+    permits: number,
+    options?: PermitOptions
+  ) => <A, E1, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<Option.Option<A>, E1 | InvalidPermits | E, R>
+  readonly tryAcquire: (permits?: number, options?: PermitOptions) => Effect.Effect<boolean, InvalidPermits | E>
+  readonly release: (permits?: number, options?: PermitOptions) => Effect.Effect<void, PermitNotHeld | InvalidPermits | E>
   /** Answers what the source granted (a lease), or `undefined`. */
-  readonly acquire: (worker: WorkerId) => Effect.Effect<unknown, PoolRejected | E, Scope.Scope>
+  readonly acquire: (
+    permits?: number,
+    options?: PermitOptions
+  ) => Effect.Effect<unknown, PoolRejected | InvalidPermits | E, Scope.Scope>
   readonly resize: (max: number) => Effect.Effect<void, InvalidPoolSize | E>
   readonly events: Stream.Stream<Event>
   readonly subscribe: Effect.Effect<Stream.Stream<Event>, never, Scope.Scope>
@@ -85,6 +104,15 @@ export const stats = (engine: Engine, ledger: Ledger.Ledger) => {
     dropped: ledger.dropped
   }
 }
+
+// What a call does once it holds its permits.
+const Work = 0 // run the effect (`withPermit`)
+const Maybe = 1 // run it, answering `Some` (`withPermitIfAvailable`)
+const Scoped = 2 // keep them for the scope (`acquire`)
+const ByHand = 3 // keep them by hand (`tryAcquire`)
+type Mode = typeof Work | typeof Maybe | typeof Scoped | typeof ByHand
+
+const isRejection = (error: unknown): error is PoolRejected => error instanceof PoolRejected
 
 /**
  * Builds a pool on a new engine over `source`, for the current scope: its
@@ -112,104 +140,102 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
       for (const registration of registrations) registration.remove()
     })
   )
-
-  // What a caller does once it holds its permits: run the effect under them...
-  const holdWhile = <A, E1, R>(caller: Caller, restore: Restore, self: Effect.Effect<A, E1, R>) =>
-    hooks.hold(caller, restore, self)
-
-  // ...or keep them for a scope (`acquire`), given back when it closes unless
-  // the pool took them back on closing.
-  const keepInScope = (caller: Caller, _: Restore, scope: Scope.Scope): Effect.Effect<unknown> => {
-    engine.keepInScope(caller)
-    hooks.kept(caller, caller.fiber)
-    return Effect.as(
-      Scope.addFinalizer(
-        scope,
-        Effect.suspend(() => {
-          engine.release(caller)
-          return Effect.ignore(hooks.released(caller))
-        })
-      ),
-      caller.grant
-    )
+  const spans = {
+    [Work]: `${hooks.span}.withPermit`,
+    [Maybe]: `${hooks.span}.withPermitIfAvailable`,
+    [Scoped]: `${hooks.span}.acquire`,
+    [ByHand]: `${hooks.span}.tryAcquire`
   }
 
-  // ...or keep them by hand (`tryAcquire`).
-  const keepByHand = (caller: Caller): Effect.Effect<boolean> => {
-    engine.keepByHand(caller)
-    hooks.kept(caller, undefined)
-    return Effect.succeed(true)
+  // A count of permits a call may ask for now: a positive safe integer no
+  // larger than `max` (more could never be given).
+  const invalidPermits = (permits: number): InvalidPermits | undefined =>
+    Number.isSafeInteger(permits) && permits >= 1 && permits <= engine.max
+      ? undefined
+      : new InvalidPermits({ permits, max: engine.max })
+
+  // What a caller goes on with once it holds its permits.
+  const holding = <A, E1, R1>(
+    caller: Caller,
+    mode: Mode,
+    self: Effect.Effect<A, E1, R1>,
+    scope: Scope.Scope | undefined
+  ): Effect.Effect<unknown, E1 | E, R1> => {
+    switch (mode) {
+      case Work:
+        return hooks.hold(caller, self)
+      case Maybe:
+        return Effect.asSome(hooks.hold(caller, self))
+      case Scoped: {
+        engine.keepInScope(caller)
+        hooks.kept(caller, caller.fiber)
+        return Effect.as(
+          Scope.addFinalizer(
+            scope as Scope.Scope,
+            Effect.suspend(() => {
+              engine.release(caller)
+              return Effect.ignore(hooks.released([caller]) ?? Effect.void)
+            })
+          ),
+          caller.grant
+        )
+      }
+      case ByHand:
+        engine.keepByHand(caller)
+        hooks.kept(caller, undefined)
+        return Effect.succeed(true)
+    }
   }
 
-  // Parks a queued caller until it is granted its permits, turned away, or
-  // `maxWait` passes (`settle` tells which), then goes on with `next`,
-  // holding them. Runs uninterruptibly except while parked (`restore`).
-  const waitThen = <I, A, E1, R>(
-    caller: Caller,
-    restore: Restore,
-    input: I,
-    next: (caller: Caller, restore: Restore, input: I) => Effect.Effect<A, E1, R>
-  ): Effect.Effect<A, E1 | E | PoolRejected, R> =>
-    source.asks ? waitAsking(caller, restore, input, next) : waitHandedOver(caller, restore, input, next)
+  // A caller the pool turned away: a rejection, `None`, or `false`.
+  const turnedAway = (worker: WorkerId, mode: Mode): Effect.Effect<unknown, PoolRejected> =>
+    mode === Maybe ? Effect.succeedNone : mode === ByHand ? Effect.succeed(false) : Effect.fail(engine.refused_(worker))
 
-  // What a caller whose wait has ended does: holds its permits, or fails.
-  const settle = <I, A, E1, R>(
-    caller: Caller,
-    restore: Restore,
-    input: I,
-    next: (caller: Caller, restore: Restore, input: I) => Effect.Effect<A, E1, R>
-  ): Effect.Effect<A, E1 | E | PoolRejected, R> => {
-    if (caller.status === Refused) return Effect.failCause(caller.failure as Cause.Cause<E | PoolRejected>)
-    const rejected = engine.settle(caller)
-    return rejected === undefined ? next(caller, restore, input) : Effect.fail(rejected)
-  }
-
-  // A local count hands permits over: one park is the whole wait. Everything
-  // a parked caller keeps alive is built here: with thousands parked, each
-  // closure costs.
-  const waitHandedOver = <I, A, E1, R>(
-    caller: Caller,
-    restore: Restore,
-    input: I,
-    next: (caller: Caller, restore: Restore, input: I) => Effect.Effect<A, E1, R>
-  ): Effect.Effect<A, E1 | E | PoolRejected, R> => {
-    const parked = Effect.callback<void>((resume) => {
+  // Parks a queued caller until it is granted its permits (then goes on with
+  // `then`), turned away, or `maxWait` passes.
+  // (`then` runs on the caller's own fiber, whose context it was built for.)
+  const waitThen = (caller: Caller, then: Effect.Effect<unknown, unknown>): Effect.Effect<unknown, unknown> => {
+    if (source.asks) return waitAsking(caller, then)
+    if (maxWait === undefined) {
+      // One callback: the engine resumes it straight into `then`, or with
+      // its failure.
+      caller.then = then
+      return Effect.callback((resume) => {
+        if (caller.status === Waiting) caller.resume = resume
+        else resume(caller.status === Granted ? then : Effect.failCause(caller.failure as Cause.Cause<unknown>))
+      })
+    }
+    const parked = Effect.callback<unknown, unknown>((resume) => {
       if (caller.status === Waiting) caller.resume = resume
       else resume(Effect.void)
     })
-    const waited = Effect.onExitPrimitive(
-      restore(maxWait === undefined ? parked : Effect.timeoutOption(parked, maxWait)),
-      (exit) => {
-        if (Exit.isFailure(exit)) engine.leave(caller)
-        return undefined
-      }
-    )
-    return Effect.flatMap(waited, () => settle(caller, restore, input, next))
+    return Effect.flatMap(Effect.timeoutOption(parked, maxWait), () => settled(caller, then))
   }
 
-  // A source that must be asked: a caller waits here for the answer to its
-  // ask (a newcomer), and the head of the queue asks again at its poll.
-  const waitAsking = <I, A, E1, R>(
-    caller: Caller,
-    restore: Restore,
-    input: I,
-    next: (caller: Caller, restore: Restore, input: I) => Effect.Effect<A, E1, R>
-  ): Effect.Effect<A, E1 | E | PoolRejected, R> =>
+  const settled = (caller: Caller, then: Effect.Effect<unknown, unknown>) => {
+    if (caller.status === Refused) return Effect.failCause(caller.failure as Cause.Cause<unknown>)
+    const rejected = engine.settle(caller)
+    return rejected === undefined ? then : Effect.fail(rejected)
+  }
+
+  // A source that must be asked: a newcomer waits here for the answer to its
+  // ask, and the head of the queue asks again at its poll.
+  const waitAsking = (caller: Caller, then: Effect.Effect<unknown, unknown>) =>
     Effect.clockWith((clock) => {
       const now = () => clock.currentTimeMillisUnsafe()
       const deadline = maxWait === undefined ? Number.POSITIVE_INFINITY : now() + Duration.toMillis(maxWait)
       // Parked until its source answers: the answer may have come before it
       // parks (a scheduler slice ended in between).
-      const answered = Effect.callback<void>((resume) => {
+      const answered = Effect.callback<unknown, unknown>((resume) => {
         if (caller.status === Asking) caller.resume = resume
         else resume(Effect.void)
       })
-      const step: Effect.Effect<A, E1 | E | PoolRejected, R> = Effect.suspend(() => {
-        if (caller.status !== Waiting && caller.status !== Asking) return settle(caller, restore, input, next)
+      const step: Effect.Effect<unknown, unknown> = Effect.suspend(() => {
+        if (caller.status !== Waiting && caller.status !== Asking) return settled(caller, then)
         // Waiting for its source's answer: nothing to time.
-        if (caller.status === Asking) return Effect.andThen(restore(answered), step)
+        if (caller.status === Asking) return Effect.andThen(answered, step)
         const at = now()
-        if (at >= deadline) return settle(caller, restore, input, next)
+        if (at >= deadline) return settled(caller, then)
         if (caller === engine.queue.head && !caller.asking && caller.due <= at) {
           engine.askAgain(caller)
           if (caller.status !== Waiting) return step
@@ -220,78 +246,113 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
         const until = Math.min(deadline, poll)
         // Parked only if nothing has changed since it looked (an answer may
         // have come in between, when a scheduler slice ended).
-        const queued = Effect.callback<void>((resume) => {
+        const queued = Effect.callback<unknown, unknown>((resume) => {
           if (caller.status === Waiting && caller.asking === asking) caller.resume = resume
           else resume(Effect.void)
         })
-        return Effect.andThen(restore(Number.isFinite(until) ? Effect.timeoutOption(queued, until - at) : queued), step)
+        return Effect.andThen(Number.isFinite(until) ? Effect.timeoutOption(queued, until - at) : queued, step)
       })
-      return Effect.onExitPrimitive(step, (exit) => {
-        if (Exit.isFailure(exit) && Exit.hasInterrupts(exit)) engine.leave(caller)
-        return undefined
-      })
+      return step
     })
 
-  // Enters the pool for `permits` and goes on with `next` once they are held.
-  const enter = <I, A, E1, R>(
-    worker: WorkerId,
-    wait: boolean,
-    fiber: Fiber.Fiber<unknown, unknown> | undefined,
-    restore: Restore,
-    input: I,
-    next: (caller: Caller, restore: Restore, input: I) => Effect.Effect<A, E1, R>
-  ): Effect.Effect<A, E1 | E | PoolRejected, R> => {
-    const caller = engine.enter(worker, 1, fiber, wait)
-    if (caller instanceof PoolRejected) return Effect.fail(caller)
-    return caller.status === Granted ? next(caller, restore, input) : waitThen(caller, restore, input, next)
-  }
-
-  const guarded =
-    (span: string, wait: boolean) =>
-    (worker: WorkerId) =>
-    <A, E1, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E1 | PoolRejected | E, R> => {
-      const invalid = hooks.check(worker)
-      if (invalid !== undefined) return Effect.fail(invalid)
-      // `uninterruptibleMask` runs its body on the calling fiber, so
-      // `Fiber.getCurrent` names it without another `withFiber` step.
-      return Effect.uninterruptibleMask((restore) => {
+  // Every call: the exit frame first, the admission inside it.
+  const call = <A, E1, R1>(
+    self: Effect.Effect<A, E1, R1>,
+    permits: number,
+    worker: WorkerId | undefined,
+    mode: Mode,
+    scope: Scope.Scope | undefined,
+    traced: boolean
+  ): Effect.Effect<unknown, unknown, R1> => {
+    let caller: Caller | undefined
+    return Effect.onExitPrimitive(
+      Effect.suspend((): Effect.Effect<unknown, unknown, R1> => {
         const fiber = Fiber.getCurrent()
-        return Observability.isTracing(fiber)
-          ? Observability.spanned(
-              span,
-              name,
-              worker,
-              Effect.suspend(() => enter(worker, wait, fiber, restore, self, holdWhile))
-            )
-          : enter(worker, wait, fiber, restore, self, holdWhile)
-      })
-    }
-
-  const acquire = (worker: WorkerId): Effect.Effect<unknown, PoolRejected | E, Scope.Scope> => {
-    const invalid = hooks.check(worker)
-    if (invalid !== undefined) return Effect.fail(invalid)
-    return Effect.flatMap(Effect.scope, (scope) =>
-      Effect.uninterruptibleMask((restore) => enter(worker, true, Fiber.getCurrent(), restore, scope, keepInScope))
+        const label = worker ?? (fiber?.id as WorkerId)
+        if (!traced && Observability.isTracing(fiber)) {
+          return Observability.spanned(spans[mode], name, label, call(self, permits, label, mode, scope, true))
+        }
+        if (permits !== 1) {
+          const invalid = invalidPermits(permits)
+          if (invalid !== undefined) return Effect.fail(invalid)
+        }
+        const unfit = hooks.check(label)
+        if (unfit !== undefined) return Effect.fail(unfit)
+        const entered = engine.enter(label, permits, mode === ByHand ? undefined : fiber, mode === Work || mode === Scoped)
+        if (entered === undefined) return turnedAway(label, mode)
+        caller = entered
+        if (entered.status === Granted) return holding(entered, mode, self, scope)
+        // Decided once granted (a local count's work needs no deciding).
+        const then =
+          mode === Work && !source.asks ? self : Effect.suspend(() => holding(entered, mode, self, scope))
+        const waited = waitThen(entered, then as Effect.Effect<unknown, unknown>) as Effect.Effect<unknown, unknown, R1>
+        // Asking a store for a call that may not wait: its rejection is `None` or `false`.
+        return mode === Maybe || mode === ByHand
+          ? Effect.catchIf(waited, isRejection, () => turnedAway(label, mode))
+          : waited
+      }),
+      (exit) => {
+        if (caller === undefined) return undefined
+        const status = caller.status
+        // Kept for a scope, or by hand: theirs to give back from now on.
+        if ((mode === Scoped || mode === ByHand) && Exit.isSuccess(exit)) return undefined
+        if (status === Granted) {
+          engine.release(caller)
+          return hooks.released([caller])
+        }
+        if (status === Waiting || status === Asking) engine.leave(caller)
+        return undefined
+      }
     )
   }
 
-  const tryAcquire = (worker: WorkerId): Effect.Effect<boolean, E> => {
-    const invalid = hooks.check(worker)
-    if (invalid !== undefined) return Effect.fail(invalid)
-    return Effect.uninterruptibleMask((restore) =>
-      enter(worker, false, undefined, restore, undefined, keepByHand).pipe(
-        Effect.catchIf(
-          (error): error is PoolRejected => error instanceof PoolRejected,
-          () => Effect.succeed(false)
-        )
-      )
-    )
+  const withPermits =
+    (permits: number, options?: PermitOptions) =>
+    <A, E1, R1>(self: Effect.Effect<A, E1, R1>) =>
+      call(self, permits, options?.worker, Work, undefined, false) as Effect.Effect<
+        A,
+        E1 | PoolRejected | InvalidPermits | E,
+        R1
+      >
+
+  const withPermitsIfAvailable =
+    (permits: number, options?: PermitOptions) =>
+    <A, E1, R1>(self: Effect.Effect<A, E1, R1>) =>
+      call(self, permits, options?.worker, Maybe, undefined, false) as Effect.Effect<
+        Option.Option<A>,
+        E1 | InvalidPermits | E,
+        R1
+      >
+
+  const acquire = (permits = 1, options?: PermitOptions) =>
+    Effect.flatMap(Effect.scope, (scope) => call(Effect.void, permits, options?.worker, Scoped, scope, false)) as Effect.Effect<
+      unknown,
+      PoolRejected | InvalidPermits | E,
+      Scope.Scope
+    >
+
+  const tryAcquire = (permits = 1, options?: PermitOptions): Effect.Effect<boolean, InvalidPermits | E> => {
+    if (source.asks) return call(Effect.void, permits, options?.worker, ByHand, undefined, false) as Effect.Effect<boolean, InvalidPermits | E>
+    // A local count answers on the spot: nothing can come between.
+    return Effect.suspend(() => {
+      if (permits !== 1) {
+        const invalid = invalidPermits(permits)
+        if (invalid !== undefined) return Effect.fail(invalid)
+      }
+      const worker = options?.worker ?? (Fiber.getCurrent()?.id as WorkerId)
+      const caller = engine.enter(worker, permits, undefined, false)
+      if (caller === undefined) return Effect.succeed(false)
+      engine.keepByHand(caller)
+      return Effect.succeed(true)
+    })
   }
 
-  const release = (worker: WorkerId): Effect.Effect<void, PermitNotHeld | E> =>
-    Effect.suspend((): Effect.Effect<void, PermitNotHeld | E> => {
-      const caller = engine.releaseByHand(worker)
-      return caller === undefined ? Effect.fail(new PermitNotHeld({ worker })) : hooks.released(caller)
+  const release = (permits = 1, options?: PermitOptions): Effect.Effect<void, PermitNotHeld | InvalidPermits | E> =>
+    Effect.suspend((): Effect.Effect<void, PermitNotHeld | InvalidPermits | E> => {
+      const worker = options?.worker ?? (Fiber.getCurrent()?.id as WorkerId)
+      if (!Number.isSafeInteger(permits) || permits < 1) return Effect.fail(new InvalidPermits({ permits, max: engine.max }))
+      if (engine.heldByHand(worker) < permits) return Effect.fail(new PermitNotHeld({ worker }))
+      return hooks.released(engine.releaseByHand(worker, permits)) ?? Effect.void
     })
 
   const subscribe = ledger.subscribe as Effect.Effect<Stream.Stream<Event>, never, Scope.Scope>
@@ -306,10 +367,12 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
   const api: Api<E, Event> = {
     max: Effect.sync(() => engine.max),
     active: Effect.sync(() => engine.active),
+    withPermit: (self, options) => withPermits(1, options)(self) as never,
+    withPermits,
+    withPermitIfAvailable: (self, options) => withPermitsIfAvailable(1, options)(self) as never,
+    withPermitsIfAvailable,
     tryAcquire,
     release,
-    withPermit: guarded(`${hooks.span}.withPermit`, false),
-    withPermitWaiting: guarded(`${hooks.span}.withPermitWaiting`, true),
     acquire,
     resize: (max) => {
       if (!isPoolSize(max)) return Effect.fail(new InvalidPoolSize({ max }))
@@ -317,7 +380,9 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
       if (refused !== undefined) return Effect.fail(refused)
       // A closed pool keeps the size it closed with.
       return Effect.sync(() => {
-        if (!engine.closed) engine.resize(max)
+        if (!engine.closed) {
+          engine.resize(max, (caller) => Cause.fail(new InvalidPermits({ permits: caller.permits, max })))
+        }
       })
     },
     events: Stream.unwrap(subscribe),
@@ -350,23 +415,15 @@ export const localCount: Source = {
   shown: (engine) => engine.active
 }
 
-/** What a local count adds in effects: nothing but running the work and giving the permits back. */
-export const local = (engine: Engine): Effect.Effect<Hooks<never>> =>
+/** What a local count adds in effects: nothing. */
+export const local = (): Effect.Effect<Hooks<never>> =>
   Effect.succeed<Hooks<never>>({
     span: "CoroutinePool",
     format: formatEvent as (event: Ledger.Event) => string,
-    hold: (caller, restore, self) =>
-      Effect.onExitPrimitive(
-        restore(self),
-        () => {
-          engine.release(caller)
-          return undefined
-        },
-        true
-      ),
+    hold: (_, self) => self,
     kept: () => {},
     check: () => undefined,
-    released: () => Effect.void,
+    released: () => undefined,
     closing: Effect.void,
     resizable: () => undefined
   })

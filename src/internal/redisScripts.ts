@@ -20,9 +20,13 @@ import type { Redis } from "effect/persistence"
 const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
 
-// KEYS: 1 leases (ZSET lease id -> deadline ms), 2 meta (HASH max, ttl, since, fence),
+// A lease of n permits is n members of the leases set: its id, then id#2 ..
+// id#n, all with one deadline, so the set's size is the permits held.
+const MEMBER = `local function member(id, i) if i == 1 then return id end return id .. '#' .. i end`
+
+// KEYS: 1 leases (ZSET member -> deadline ms), 2 meta (HASH max, ttl, since, fence),
 //       3 tombstones (ZSET lease id -> expiry ms)
-// ARGV: 1 lease id, 2 max, 3 ttl ms, 4 meta idle ms
+// ARGV: 1 lease id, 2 max, 3 ttl ms, 4 meta idle ms, 5 permits
 // Reply: {'ok', fence, holders} | {'full', retryAfterMs, holders} | {'warming', retryAfterMs}
 //        | {'cancelled'} | error 'MISMATCH max|ttl <stored>'
 //
@@ -33,7 +37,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
 // seen; it is still written, equal to ttl, so a 0.2 replica reads the record.)
 export const ACQUIRE = `#!lua
 ${NOW}
+${MEMBER}
 local id, max, ttl, idle = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local permits = tonumber(ARGV[5] or '1')
 local m = redis.call('HMGET', KEYS[2], 'max', 'ttl', 'since', 'maxttl')
 if not m[1] then
   -- First use, or Redis lost its data: leases granted before the loss may still
@@ -57,32 +63,34 @@ local ready = tonumber(m[3]) + ttl
 if now < ready then return {'warming', ready - now} end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local n = redis.call('ZCARD', KEYS[1])
-if n >= max then
+if n + permits > max then
   local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {'full', tonumber(first[2]) - now, n}
+  return {'full', tonumber(first[2] or ttl) - now, n}
 end
-redis.call('ZADD', KEYS[1], now + ttl, id)
+for i = 1, permits do redis.call('ZADD', KEYS[1], now + ttl, member(id, i)) end
 -- Every lease of the key lasts ttl, so the newest deadline is now + ttl: the
 -- set goes by itself once the last lease has expired (a crashed holder's).
 redis.call('PEXPIRE', KEYS[1], ttl)
-return {'ok', redis.call('HINCRBY', KEYS[2], 'fence', 1), n + 1}`
+return {'ok', redis.call('HINCRBY', KEYS[2], 'fence', 1), n + permits}`
 
-// KEYS: 1 leases, 2 meta. ARGV: 1 lease id, 2 ttl ms, 3 meta idle ms.
+// KEYS: 1 leases, 2 meta. ARGV: 1 lease id, 2 ttl ms, 3 meta idle ms, 4 permits.
 // Never recreates a missing lease. Reply: 1 renewed | 0 lost
 export const RENEW = `#!lua flags=allow-oom
 ${NOW}
-local d = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not d then return 0 end
-if tonumber(d) <= now then
-  redis.call('ZREM', KEYS[1], ARGV[1])
+${MEMBER}
+local id, permits = ARGV[1], tonumber(ARGV[4] or '1')
+local d = redis.call('ZSCORE', KEYS[1], id)
+if not d or tonumber(d) <= now then
+  for i = 1, permits do redis.call('ZREM', KEYS[1], member(id, i)) end
   return 0
 end
-redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+for i = 1, permits do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), member(id, i)) end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1`
 
-// KEYS: 1 leases, 2 tombstones. ARGV: 1 lease id, 2 tombstone ms.
+// KEYS: 1 leases, 2 tombstones. ARGV: 1 lease id, 2 tombstone ms, 3 permits
+// the lease holds, 4 how many go back (its last members; all by default).
 // Removes only the caller's own lease (its id is unguessable). When it is not
 // there (the acquire was interrupted before it ran, or the lease expired), a
 // tombstone makes a late acquire of that id answer 'cancelled'. Tombstones
@@ -90,9 +98,16 @@ return 1`
 // Reply: holders left | -1 when the lease was not held
 export const RELEASE = `#!lua flags=allow-oom
 ${NOW}
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf') end
+${MEMBER}
+local id, permits = ARGV[1], tonumber(ARGV[3] or '1')
+local back = tonumber(ARGV[4] or ARGV[3] or '1')
+local held = false
+for i = permits, permits - back + 1, -1 do
+  if redis.call('ZREM', KEYS[1], member(id, i)) == 1 then held = true end
+end
+if held then return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf') end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), id)
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return -1`
 

@@ -10,7 +10,7 @@ import { Redis } from "effect/persistence"
 import { InvalidStoreOption, PoolConfigMismatch, PoolStoreError } from "./errors.ts"
 import { millis } from "./options.ts"
 import * as Scripts from "./redisScripts.ts"
-import { type Admission, checkRequest, type Store, validateName } from "./store.ts"
+import { type Admission, checkRequest, permitsOf, type Store, validateName } from "./store.ts"
 
 /** What a Redis store takes. */
 export interface RedisOptions {
@@ -109,16 +109,16 @@ export const make = Effect.fnUntraced(function* (options?: RedisOptions) {
 
   const store: Store = {
     // A fresh lease id each time the effect runs, not each time it is built.
-    acquire: ({ key, max, ttl }) =>
+    acquire: ({ key, max, permits = 1, ttl }) =>
       Effect.suspend(() => {
-        const invalid = checkRequest(key, max, ttl)
+        const invalid = checkRequest(key, max, ttl, permits)
         if (invalid !== undefined) return Effect.fail(invalid)
         const keys = keysOf(key)
         const id = randomUUID()
         const script = bounded(
           key,
           "acquire",
-          acquireScript(keys.leases, keys.meta, keys.tomb, id, String(max), String(ttl), metaIdleMillis)
+          acquireScript(keys.leases, keys.meta, keys.tomb, id, String(max), String(ttl), metaIdleMillis, String(permits))
         ).pipe(
           Effect.catchIf(
             (error) => error.detail.includes("MISMATCH"),
@@ -142,13 +142,17 @@ export const make = Effect.fnUntraced(function* (options?: RedisOptions) {
               Cause.findErrorOption(cause).pipe(Option.exists((e) => e._tag === "PoolConfigMismatch"))
                 ? Effect.void
                 : redis
-                    .send("EVAL", Scripts.RELEASE, "2", keys.leases, keys.tomb, id, tombstoneMillis(ttl))
+                    .send("EVAL", Scripts.RELEASE, "2", keys.leases, keys.tomb, id, tombstoneMillis(ttl), String(permits))
                     .pipe(Effect.ignore, Effect.forkDetach)
             ),
             Effect.flatMap((reply): Effect.Effect<Admission, PoolStoreError> => {
               switch (reply[0]) {
                 case "ok":
-                  return Effect.succeed({ _tag: "Granted", lease: { id, fence: reply[1], ttl }, holders: reply[2] })
+                  return Effect.succeed({
+                    _tag: "Granted",
+                    lease: permits === 1 ? { id, fence: reply[1], ttl } : { id, fence: reply[1], ttl, permits },
+                    holders: reply[2]
+                  })
                 case "full":
                   return Effect.succeed({ _tag: "Full", retryAfter: reply[1], holders: reply[2] })
                 case "warming":
@@ -172,13 +176,30 @@ export const make = Effect.fnUntraced(function* (options?: RedisOptions) {
     renew: ({ key, lease }) => {
       const keys = keysOf(key)
       return Effect.map(
-        bounded(key, "renew", renewScript(keys.leases, keys.meta, lease.id, String(lease.ttl), metaIdleMillis)),
+        bounded(
+          key,
+          "renew",
+          renewScript(keys.leases, keys.meta, lease.id, String(lease.ttl), metaIdleMillis, String(permitsOf(lease)))
+        ),
         (n) => n === 1
       )
     },
-    release: ({ key, lease }) => {
+    // Part of a lease (its last `permits` members) may go back; the rest stays held.
+    release: ({ key, lease, permits }) => {
       const keys = keysOf(key)
-      return bounded(key, "release", releaseScript(keys.leases, keys.tomb, lease.id, tombstoneMillis(lease.ttl)))
+      const held = permitsOf(lease)
+      return bounded(
+        key,
+        "release",
+        releaseScript(
+          keys.leases,
+          keys.tomb,
+          lease.id,
+          tombstoneMillis(lease.ttl),
+          String(held),
+          String(Math.min(held, permits ?? held))
+        )
+      )
     }
   }
   return store

@@ -10,6 +10,8 @@ export interface Lease {
   readonly id: string
   readonly fence: number
   readonly ttl: number
+  /** How many permits it holds. Default 1. */
+  readonly permits?: number | undefined
 }
 
 /** A store's answer to `acquire`. */
@@ -18,15 +20,23 @@ export type Admission =
   | { readonly _tag: "Full"; readonly holders: number; readonly retryAfter: number }
   | { readonly _tag: "Warming"; readonly retryAfter: number }
 
+/** How many permits a lease holds. */
+export const permitsOf = (lease: Lease): number => lease.permits ?? 1
+
 /** A store's three atomic operations on the leases of a key. */
 export interface Store {
   readonly acquire: (options: {
     readonly key: string
     readonly max: number
     readonly ttl: number
+    readonly permits?: number | undefined
   }) => Effect.Effect<Admission, PoolStoreError | PoolConfigMismatch>
   readonly renew: (options: { readonly key: string; readonly lease: Lease }) => Effect.Effect<boolean, PoolStoreError>
-  readonly release: (options: { readonly key: string; readonly lease: Lease }) => Effect.Effect<number, PoolStoreError>
+  readonly release: (options: {
+    readonly key: string
+    readonly lease: Lease
+    readonly permits?: number | undefined
+  }) => Effect.Effect<number, PoolStoreError>
 }
 
 export type { LeaseLost }
@@ -50,12 +60,18 @@ export const isValidWorker = (worker: unknown): boolean =>
 
 // SharedPool checks its options; a direct caller of a store gets the same
 // checks, so a bad key cannot break the one-hash-slot layout.
-export const checkRequest = (key: string, max: number, ttl: number): PoolStoreError | undefined =>
-  patterns.key.test(key) && Number.isSafeInteger(max) && max >= 1 && isTtl(ttl)
+export const checkRequest = (key: string, max: number, ttl: number, permits = 1): PoolStoreError | undefined =>
+  patterns.key.test(key) &&
+  Number.isSafeInteger(max) &&
+  max >= 1 &&
+  isTtl(ttl) &&
+  Number.isSafeInteger(permits) &&
+  permits >= 1 &&
+  permits <= max
     ? undefined
     : new PoolStoreError({
         key: String(key),
         operation: "acquire",
         reason: "refused",
-        detail: `invalid request: key ${JSON.stringify(key)}, max ${max}, ttl ${ttl} (whole millis from ${ttlBounds.min} to ${ttlBounds.max})`
+        detail: `invalid request: key ${JSON.stringify(key)}, max ${max}, ttl ${ttl} (whole millis from ${ttlBounds.min} to ${ttlBounds.max}), permits ${permits}`
       })

@@ -33,7 +33,7 @@ describe("make", () => {
       assert.strictEqual(yield* (yield* CoroutinePool.make({ max: 1 })).max, 1)
       const huge = yield* CoroutinePool.make({ max: Number.MAX_SAFE_INTEGER })
       assert.strictEqual(yield* huge.max, Number.MAX_SAFE_INTEGER)
-      assert.isTrue(yield* huge.tryAcquire(0))
+      assert.isTrue(yield* huge.tryAcquire(1, { worker: 0 }))
     })
   )
 })
@@ -42,13 +42,17 @@ describe("tryAcquire and release", () => {
   it.effect("admits up to max, rejects the rest at once, and publishes each decision", () =>
     Effect.gen(function* () {
       const { close, lines, pool } = yield* RecordedPool.make(2)
-      const decisions = [yield* pool.tryAcquire(0), yield* pool.tryAcquire(1), yield* pool.tryAcquire(2)]
+      const decisions = [
+        yield* pool.tryAcquire(1, { worker: 0 }),
+        yield* pool.tryAcquire(1, { worker: 1 }),
+        yield* pool.tryAcquire(1, { worker: 2 })
+      ]
       assert.deepStrictEqual(decisions, [true, true, false])
       assert.strictEqual(yield* pool.active, 2)
-      yield* pool.release(1)
-      assert.isTrue(yield* pool.tryAcquire("api"))
-      yield* pool.release(0)
-      yield* pool.release("api")
+      yield* pool.release(1, { worker: 1 })
+      assert.isTrue(yield* pool.tryAcquire(1, { worker: "api" }))
+      yield* pool.release(1, { worker: 0 })
+      yield* pool.release(1, { worker: "api" })
       assert.strictEqual(yield* pool.active, 0)
       yield* close
       assert.deepStrictEqual(yield* lines, [
@@ -66,14 +70,14 @@ describe("tryAcquire and release", () => {
   it.effect("release without a permit fails with PermitNotHeld and changes nothing", () =>
     Effect.gen(function* () {
       const { close, lines, pool } = yield* RecordedPool.make(2)
-      const never = yield* Effect.flip(pool.release(7))
+      const never = yield* Effect.flip(pool.release(1, { worker: 7 }))
       assert.instanceOf(never, CoroutinePool.PermitNotHeld)
       assert.strictEqual(never.worker, 7)
       assert.strictEqual(never.message, "Worker 7 holds no permit to release")
-      assert.isTrue(yield* pool.tryAcquire(1))
-      yield* pool.release(1)
+      assert.isTrue(yield* pool.tryAcquire(1, { worker: 1 }))
+      yield* pool.release(1, { worker: 1 })
       // The seed's Python would count down to -1 here.
-      const twice = yield* Effect.flip(pool.release(1))
+      const twice = yield* Effect.flip(pool.release(1, { worker: 1 }))
       assert.strictEqual(twice._tag, "PermitNotHeld")
       assert.strictEqual(yield* pool.active, 0)
       yield* close
@@ -84,11 +88,11 @@ describe("tryAcquire and release", () => {
   it.effect("counts several permits held by one worker", () =>
     Effect.gen(function* () {
       const pool = yield* CoroutinePool.make({ max: 3 })
-      assert.isTrue(yield* pool.tryAcquire("batch"))
-      assert.isTrue(yield* pool.tryAcquire("batch"))
-      yield* pool.release("batch")
-      yield* pool.release("batch")
-      assert.strictEqual((yield* Effect.flip(pool.release("batch")))._tag, "PermitNotHeld")
+      assert.isTrue(yield* pool.tryAcquire(1, { worker: "batch" }))
+      assert.isTrue(yield* pool.tryAcquire(1, { worker: "batch" }))
+      yield* pool.release(1, { worker: "batch" })
+      yield* pool.release(1, { worker: "batch" })
+      assert.strictEqual((yield* Effect.flip(pool.release(1, { worker: "batch" })))._tag, "PermitNotHeld")
       assert.strictEqual(yield* pool.active, 0)
     })
   )
@@ -96,7 +100,7 @@ describe("tryAcquire and release", () => {
   it.effect("release cannot return a permit that withPermit holds", () =>
     Effect.gen(function* () {
       const pool = yield* CoroutinePool.make({ max: 1 })
-      const stolen = yield* pool.withPermit(0)(Effect.flip(pool.release(0)))
+      const stolen = yield* pool.withPermit(Effect.flip(pool.release(0)), { worker: 0 })
       assert.strictEqual(stolen._tag, "PermitNotHeld")
       assert.strictEqual(yield* pool.active, 0)
     })
@@ -107,7 +111,7 @@ describe("withPermit", () => {
   it.effect("runs the effect holding a permit and returns its value", () =>
     Effect.gen(function* () {
       const { close, lines, pool } = yield* RecordedPool.make(2)
-      const inside = yield* pool.withPermit(0)(pool.active)
+      const inside = yield* pool.withPermit(pool.active, { worker: 0 })
       assert.strictEqual(inside, 1)
       assert.strictEqual(yield* pool.active, 0)
       yield* close
@@ -118,9 +122,14 @@ describe("withPermit", () => {
   it.effect("fails with PoolRejected, without running the effect, when the pool is full", () =>
     Effect.gen(function* () {
       const pool = yield* CoroutinePool.make({ max: 1 })
-      assert.isTrue(yield* pool.tryAcquire(0))
+      assert.isTrue(yield* pool.tryAcquire(1, { worker: 0 }))
       let ran = false
-      const error = yield* Effect.flip(pool.withPermit(1)(Effect.sync(() => (ran = true))))
+      const error = yield* Effect.flip(
+        pool.withPermit(
+          Effect.sync(() => (ran = true)),
+          { worker: 1 }
+        )
+      )
       assert.isFalse(ran)
       assert.instanceOf(error, CoroutinePool.PoolRejected)
       assert.deepStrictEqual([error.worker, error.reason, error.active, error.max], [1, "full", 1, 1])
@@ -132,10 +141,10 @@ describe("withPermit", () => {
   it.effect("returns the permit on failure and on defect, keeping the cause", () =>
     Effect.gen(function* () {
       const pool = yield* CoroutinePool.make({ max: 1 })
-      const failed = yield* Effect.exit(pool.withPermit(0)(Effect.fail("boom")))
+      const failed = yield* Effect.exit(pool.withPermit(Effect.fail("boom"), { worker: 0 }))
       assert.deepStrictEqual(failed, Exit.fail("boom"))
       assert.strictEqual(yield* pool.active, 0)
-      const died = yield* Effect.exit(pool.withPermit(0)(Effect.die("bug")))
+      const died = yield* Effect.exit(pool.withPermit(Effect.die("bug"), { worker: 0 }))
       assert.isTrue(Exit.hasDies(died))
       assert.strictEqual(yield* pool.active, 0)
     })
@@ -144,7 +153,7 @@ describe("withPermit", () => {
   it.effect("returns the permit when interrupted while holding it", () =>
     Effect.gen(function* () {
       const { close, lines, pool } = yield* RecordedPool.make(2)
-      const fiber = yield* Effect.forkChild(pool.withPermit(0)(Effect.never), { startImmediately: true })
+      const fiber = yield* Effect.forkChild(pool.withPermit(Effect.never, { worker: 0 }), { startImmediately: true })
       assert.strictEqual(yield* pool.active, 1)
       yield* Fiber.interrupt(fiber)
       assert.strictEqual(yield* pool.active, 0)
@@ -157,15 +166,15 @@ describe("withPermit", () => {
     Effect.gen(function* () {
       const { close, lines, pool } = yield* RecordedPool.make(1)
       const fiber = yield* Effect.forkChild(
-        pool.withPermit(0)(Effect.sleep("1 second")).pipe(Effect.timeout("100 millis"))
+        pool.withPermit(Effect.sleep("1 second"), { worker: 0 }).pipe(Effect.timeout("100 millis"))
       )
       yield* TestClock.adjust("100 millis")
       const exit = yield* Fiber.await(fiber)
       assert.isTrue(Exit.isFailure(exit) && Cause.findErrorOption(exit.cause)._tag === "Some")
       assert.strictEqual(yield* pool.active, 0)
       // The permit is really back: another worker gets it.
-      assert.isTrue(yield* pool.tryAcquire(1))
-      yield* pool.release(1)
+      assert.isTrue(yield* pool.tryAcquire(1, { worker: 1 }))
+      yield* pool.release(1, { worker: 1 })
       yield* close
       assert.deepStrictEqual(yield* lines, [
         "Worker 0: acquired (1/1 active)",
@@ -179,12 +188,12 @@ describe("withPermit", () => {
   it.effect("works data-first and data-last through the module functions", () =>
     Effect.gen(function* () {
       const pool = yield* CoroutinePool.make({ max: 1 })
-      assert.strictEqual(yield* Effect.succeed(1).pipe(CoroutinePool.withPermit(pool, "a")), 1)
-      assert.strictEqual(yield* CoroutinePool.withPermit(Effect.succeed(2), pool, "b"), 2)
-      assert.isTrue(yield* CoroutinePool.tryAcquire(pool, "c"))
-      assert.isFalse(yield* CoroutinePool.tryAcquire("d")(pool))
-      yield* CoroutinePool.release("c")(pool)
-      assert.strictEqual((yield* Effect.flip(CoroutinePool.release(pool, "c")))._tag, "PermitNotHeld")
+      assert.strictEqual(yield* Effect.succeed(1).pipe(CoroutinePool.withPermit(pool, { worker: "a" })), 1)
+      assert.strictEqual(yield* CoroutinePool.withPermit(Effect.succeed(2), pool, { worker: "b" }), 2)
+      assert.isTrue(yield* CoroutinePool.tryAcquire(pool, 1, { worker: "c" }))
+      assert.isFalse(yield* CoroutinePool.tryAcquire(1, { worker: "d" })(pool))
+      yield* CoroutinePool.release(1, { worker: "c" })(pool)
+      assert.strictEqual((yield* Effect.flip(CoroutinePool.release(pool, 1, { worker: "c" })))._tag, "PermitNotHeld")
     })
   )
 })
@@ -224,7 +233,7 @@ describe("events", () => {
       const second = yield* Effect.forkChild(Stream.runCollect(Stream.map(pool.events, (event) => event._tag)), {
         startImmediately: true
       })
-      yield* pool.withPermit(0)(Effect.void)
+      yield* pool.withPermit(Effect.void, { worker: 0 })
       yield* Scope.close(scope, Exit.void)
       assert.deepStrictEqual(yield* Fiber.join(first), [
         { _tag: "Acquired", worker: 0, active: 1, max: 1, waiting: 0 },
@@ -243,7 +252,7 @@ describe("a subscriber that falls behind", () => {
       // Subscribed, never read while the pool works: it used to buffer every
       // event (+352 MB per million calls).
       const stalled = yield* pool.subscribe
-      for (let i = 0; i < 2500; i++) yield* pool.withPermit(i)(Effect.void)
+      for (let i = 0; i < 2500; i++) yield* pool.withPermit(Effect.void, { worker: i })
       const stats = yield* pool.stats
       assert.deepStrictEqual([stats.acquired + stats.released, stats.dropped], [5000, 5000 - 4096])
       yield* Scope.close(scope, Exit.void)
@@ -258,7 +267,7 @@ describe("a subscriber that falls behind", () => {
   it.effect("costs nothing to a subscriber that keeps up", () =>
     Effect.gen(function* () {
       const { close, events, pool } = yield* RecordedPool.make(1)
-      for (let i = 0; i < 5000; i++) yield* pool.withPermit(i)(Effect.yieldNow)
+      for (let i = 0; i < 5000; i++) yield* pool.withPermit(Effect.yieldNow, { worker: i })
       yield* close
       assert.deepStrictEqual([(yield* events).length, (yield* pool.stats).dropped], [10_000, 0])
     })
@@ -270,9 +279,9 @@ describe("closing the pool", () => {
     Effect.gen(function* () {
       const { close, lines, pool } = yield* RecordedPool.make(3)
       const holders = yield* Effect.forEach([0, 1], (worker) =>
-        Effect.forkChild(pool.withPermit(worker)(Effect.never), { startImmediately: true })
+        Effect.forkChild(pool.withPermit(Effect.never, { worker: worker }), { startImmediately: true })
       )
-      assert.isTrue(yield* pool.tryAcquire(2))
+      assert.isTrue(yield* pool.tryAcquire(1, { worker: 2 }))
       assert.strictEqual(yield* pool.active, 3)
       yield* close
       for (const holder of holders) assert.isTrue(Exit.hasInterrupts(yield* Fiber.await(holder)))
@@ -292,8 +301,8 @@ describe("closing the pool", () => {
     Effect.gen(function* () {
       const { close, pool } = yield* RecordedPool.make(2)
       yield* close
-      assert.isFalse(yield* pool.tryAcquire(0))
-      const error = yield* Effect.flip(pool.withPermit(0)(Effect.void))
+      assert.isFalse(yield* pool.tryAcquire(1, { worker: 0 }))
+      const error = yield* Effect.flip(pool.withPermit(Effect.void, { worker: 0 }))
       assert.deepStrictEqual([error.reason, error.message], ["closed", "Worker 0: rejected, the pool is closed"])
       assert.strictEqual(yield* pool.active, 0)
     })
@@ -314,7 +323,7 @@ describe("closing the pool", () => {
     Effect.gen(function* () {
       const scope = yield* Scope.make()
       const pool = yield* CoroutinePool.make({ max: 1 }).pipe(Scope.provide(scope))
-      yield* pool.withPermit(0)(Scope.close(scope, Exit.void))
+      yield* pool.withPermit(Scope.close(scope, Exit.void), { worker: 0 })
       assert.strictEqual(yield* pool.active, 0)
     })
   )
@@ -326,7 +335,7 @@ describe("layer", () => {
       const sameAcrossUses = Effect.gen(function* () {
         const a = yield* CoroutinePool.CoroutinePool
         const b = yield* CoroutinePool.CoroutinePool
-        assert.isTrue(yield* a.tryAcquire(0))
+        assert.isTrue(yield* a.tryAcquire(1, { worker: 0 }))
         return [a === b, yield* b.active, yield* b.max] as const
       })
       assert.deepStrictEqual(yield* Effect.provide(sameAcrossUses, CoroutinePool.layer({ max: 4 })), [true, 1, 4])

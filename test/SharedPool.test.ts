@@ -68,12 +68,12 @@ describe("SharedPool", () => {
     Effect.gen(function* () {
       const a = yield* recorded({ key: "payments", max: 2 })
       const b = yield* recorded({ key: "payments", max: 2 })
-      assert.isTrue(yield* a.pool.tryAcquire(0))
-      assert.isTrue(yield* b.pool.tryAcquire(1))
-      assert.isFalse(yield* a.pool.tryAcquire(2))
-      assert.deepStrictEqual(failure(yield* Effect.flip(a.pool.withPermit(3)(Effect.void))), ["full", 2, 2])
-      yield* b.pool.release(1)
-      yield* a.pool.release(0)
+      assert.isTrue(yield* a.pool.tryAcquire(1, { worker: 0 }))
+      assert.isTrue(yield* b.pool.tryAcquire(1, { worker: 1 }))
+      assert.isFalse(yield* a.pool.tryAcquire(1, { worker: 2 }))
+      assert.deepStrictEqual(failure(yield* Effect.flip(a.pool.withPermit(Effect.void, { worker: 3 }))), ["full", 2, 2])
+      yield* b.pool.release(1, { worker: 1 })
+      yield* a.pool.release(1, { worker: 0 })
       assert.deepStrictEqual(yield* a.pool.stats, {
         active: 0,
         waiting: 0,
@@ -108,9 +108,9 @@ describe("SharedPool", () => {
       })
       assert.deepStrictEqual(
         [
-          yield* a.withPermit("a")(fence),
-          yield* b.withPermitWaiting("b")(fence),
-          yield* a.withPermit("a")(fence),
+          yield* a.withPermit(fence, { worker: "a" }),
+          yield* b.withPermit(fence, { worker: "b" }),
+          yield* a.withPermit(fence, { worker: "a" }),
           yield* fence
         ],
         [1, 2, 3, undefined]
@@ -122,11 +122,11 @@ describe("SharedPool", () => {
     Effect.gen(function* () {
       const a = yield* recorded({ key: "k", max: 1, ttl: "300 millis" })
       const b = yield* recorded({ key: "k", max: 1, ttl: "300 millis" })
-      assert.isTrue(yield* a.pool.tryAcquire("a"))
+      assert.isTrue(yield* a.pool.tryAcquire(1, { worker: "a" }))
       yield* TestClock.adjust("3 seconds")
-      assert.isFalse(yield* b.pool.tryAcquire("b"), "renewed: still held after ten TTLs")
+      assert.isFalse(yield* b.pool.tryAcquire(1, { worker: "b" }), "renewed: still held after ten TTLs")
       yield* a.close
-      assert.isTrue(yield* b.pool.tryAcquire("b"))
+      assert.isTrue(yield* b.pool.tryAcquire(1, { worker: "b" }))
       yield* b.close
     }).pipe(Effect.provide(PoolStore.layerStoreMemory))
   )
@@ -136,7 +136,7 @@ describe("SharedPool", () => {
       const { close, lines, pool } = yield* recorded({ key: "k", max: 2, ttl: "300 millis", name: "lease-lost" })
       const interrupted = yield* Ref.make(false)
       const work = Effect.never.pipe(Effect.onInterrupt(() => Ref.set(interrupted, true)))
-      const fiber = yield* fork(pool.withPermit("w")(work))
+      const fiber = yield* fork(pool.withPermit(work, { worker: "w" }))
       yield* TestClock.adjust("99 millis")
       assert.isUndefined(fiber.pollUnsafe(), "renewals start at ttl / 3")
       yield* TestClock.adjust("1 millis")
@@ -165,15 +165,15 @@ describe("SharedPool", () => {
       Effect.gen(function* () {
         const a = yield* recorded({ key: "k", max: 1, ttl: "300 millis" })
         const b = yield* recorded({ key: "k", max: 1, ttl: "300 millis" })
-        const fiber = yield* fork(a.pool.withPermit("a")(Effect.never))
+        const fiber = yield* fork(a.pool.withPermit(Effect.never, { worker: "a" }))
         yield* TestClock.adjust("299 millis")
         assert.isUndefined(fiber.pollUnsafe())
-        assert.isFalse(yield* b.pool.tryAcquire("b"))
+        assert.isFalse(yield* b.pool.tryAcquire(1, { worker: "b" }))
         yield* TestClock.adjust("1 millis")
         const error = yield* Effect.flip(Fiber.join(fiber))
         assert.deepStrictEqual([error._tag, (error as PoolStore.LeaseLost).reason], ["LeaseLost", "deadline"])
         assert.strictEqual(yield* Clock.currentTimeMillis, 300)
-        assert.isTrue(yield* b.pool.tryAcquire("b"), "the lost lease was given back at once")
+        assert.isTrue(yield* b.pool.tryAcquire(1, { worker: "b" }), "the lost lease was given back at once")
         yield* a.close
         yield* b.close
       }).pipe(Effect.provide(storeWith(() => ({ renew: () => Effect.never }))))
@@ -184,13 +184,13 @@ describe("SharedPool", () => {
     () =>
       Effect.gen(function* () {
         const { close, lines, pool } = yield* recorded({ key: "k", max: 2, ttl: "300 millis" })
-        assert.isTrue(yield* pool.tryAcquire("manual"))
-        const scoped = yield* fork(Effect.scoped(Effect.andThen(pool.acquire("scoped"), Effect.never)))
+        assert.isTrue(yield* pool.tryAcquire(1, { worker: "manual" }))
+        const scoped = yield* fork(Effect.scoped(Effect.andThen(pool.acquire(1, { worker: "scoped" }), Effect.never)))
         yield* TestClock.adjust("100 millis")
         const exit = yield* Fiber.await(scoped)
         assert.isTrue(Exit.hasInterrupts(exit), "the fiber that took the permit is interrupted")
         assert.deepStrictEqual(
-          yield* Effect.flip(pool.release("manual")),
+          yield* Effect.flip(pool.release(1, { worker: "manual" })),
           new CoroutinePool.PermitNotHeld({ worker: "manual" })
         )
         assert.deepStrictEqual([yield* pool.active, (yield* pool.stats).lost], [0, 2])
@@ -208,13 +208,13 @@ describe("SharedPool", () => {
     Effect.gen(function* () {
       const other = yield* recorded({ key: "k", max: 1 })
       const { close, lines, pool } = yield* recorded({ key: "k", max: 1, maxWaiting: 1 })
-      assert.isTrue(yield* pool.tryAcquire("held"))
-      const waiter = yield* fork(pool.withPermitWaiting("waiter")(Effect.void))
+      assert.isTrue(yield* pool.tryAcquire(1, { worker: "held" }))
+      const waiter = yield* fork(pool.withPermit(Effect.void, { worker: "waiter" }))
       yield* TestClock.adjust("20 millis")
       yield* close
       // Answered as the pool closed (see the next test), while its lease was still held.
       assert.deepStrictEqual(failure(yield* Effect.flip(Fiber.join(waiter))), ["closed", 1, 1])
-      assert.isTrue(yield* other.pool.tryAcquire("other"), "the closed pool's lease came back")
+      assert.isTrue(yield* other.pool.tryAcquire(1, { worker: "other" }), "the closed pool's lease came back")
       yield* other.close
       assert.deepStrictEqual(yield* lines, [
         "Worker held: acquired (1/1 active)",
@@ -230,13 +230,13 @@ describe("SharedPool", () => {
     Effect.gen(function* () {
       const other = yield* recorded({ key: "k", max: 2 })
       const { close, pool } = yield* recorded({ key: "k", max: 2 })
-      const work = yield* fork(pool.withPermit("work")(Effect.never))
-      const scoped = yield* fork(Effect.scoped(Effect.andThen(pool.acquire("scoped"), Effect.never)))
+      const work = yield* fork(pool.withPermit(Effect.never, { worker: "work" }))
+      const scoped = yield* fork(Effect.scoped(Effect.andThen(pool.acquire(1, { worker: "scoped" }), Effect.never)))
       yield* close
       assert.isTrue(Exit.hasInterrupts(yield* Fiber.await(work)))
       assert.isUndefined(scoped.pollUnsafe(), "the scope's owner goes on")
-      assert.isTrue(yield* other.pool.tryAcquire("a"))
-      assert.isTrue(yield* other.pool.tryAcquire("b"), "both leases came back")
+      assert.isTrue(yield* other.pool.tryAcquire(1, { worker: "a" }))
+      assert.isTrue(yield* other.pool.tryAcquire(1, { worker: "b" }), "both leases came back")
       yield* Fiber.interrupt(scoped)
       yield* other.close
     }).pipe(Effect.provide(PoolStore.layerStoreMemory))
@@ -246,9 +246,9 @@ describe("SharedPool", () => {
     Effect.gen(function* () {
       const pool = yield* SharedPool.make({ key: "k", max: 1 })
       const ran = yield* Ref.make(false)
-      const error = yield* Effect.flip(pool.withPermit("w")(Ref.set(ran, true)))
+      const error = yield* Effect.flip(pool.withPermit(Ref.set(ran, true), { worker: "w" }))
       assert.deepStrictEqual([error._tag, yield* Ref.get(ran)], ["PoolStoreError", false])
-      assert.strictEqual((yield* Effect.flip(pool.tryAcquire("w")))._tag, "PoolStoreError")
+      assert.strictEqual((yield* Effect.flip(pool.tryAcquire(1, { worker: "w" })))._tag, "PoolStoreError")
       assert.deepStrictEqual([(yield* pool.stats).acquired, yield* pool.active], [0, 0])
     }).pipe(Effect.scoped, Effect.provide(storeDown))
   )
@@ -256,13 +256,13 @@ describe("SharedPool", () => {
   it.effect("fail open admits without a lease, still bounded by max in this process", () =>
     Effect.gen(function* () {
       const pool = yield* SharedPool.make({ key: "k", max: 1, onStoreError: "allow" })
-      const fiber = yield* fork(pool.withPermit("a")(Effect.sleep("1 second")))
+      const fiber = yield* fork(pool.withPermit(Effect.sleep("1 second"), { worker: "a" }))
       assert.strictEqual(yield* pool.active, 1)
-      assert.isFalse(yield* pool.tryAcquire("b"))
+      assert.isFalse(yield* pool.tryAcquire(1, { worker: "b" }))
       yield* TestClock.adjust("1 second")
       yield* Fiber.join(fiber)
-      assert.isTrue(yield* pool.tryAcquire("b"))
-      yield* pool.release("b")
+      assert.isTrue(yield* pool.tryAcquire(1, { worker: "b" }))
+      yield* pool.release(1, { worker: "b" })
     }).pipe(Effect.scoped, Effect.provide(storeDown))
   )
 
@@ -272,16 +272,16 @@ describe("SharedPool", () => {
         const pool = yield* SharedPool.make({ key: "k", max: 1, onStoreError: "allow" }).pipe(
           Effect.provide(storeFailing(reason))
         )
-        assert.isTrue(yield* pool.tryAcquire("w"), reason)
-        yield* pool.release("w")
+        assert.isTrue(yield* pool.tryAcquire(1, { worker: "w" }), reason)
+        yield* pool.release(1, { worker: "w" })
       }
       const pool = yield* SharedPool.make({ key: "k", max: 1, onStoreError: "allow" }).pipe(
         Effect.provide(storeFailing("refused"))
       )
       const ran = yield* Ref.make(false)
-      const error = yield* Effect.flip(pool.withPermit("w")(Ref.set(ran, true)))
+      const error = yield* Effect.flip(pool.withPermit(Ref.set(ran, true), { worker: "w" }))
       assert.deepStrictEqual([error._tag, (error as PoolStore.PoolStoreError).reason], ["PoolStoreError", "refused"])
-      assert.strictEqual((yield* Effect.flip(pool.tryAcquire("w")))._tag, "PoolStoreError")
+      assert.strictEqual((yield* Effect.flip(pool.tryAcquire(1, { worker: "w" })))._tag, "PoolStoreError")
       assert.deepStrictEqual([yield* Ref.get(ran), yield* pool.active, (yield* pool.stats).acquired], [false, 0, 0])
     }).pipe(Effect.scoped)
   )
@@ -289,8 +289,8 @@ describe("SharedPool", () => {
   it.effect("closing answers a queued caller at once, not at its next poll", () =>
     Effect.gen(function* () {
       const { close, pool } = yield* recorded({ key: "k", max: 1, maxWaiting: 1, poll: "5 seconds" })
-      assert.isTrue(yield* pool.tryAcquire("holder"))
-      const waiter = yield* fork(pool.withPermitWaiting("waiter")(Effect.void))
+      assert.isTrue(yield* pool.tryAcquire(1, { worker: "holder" }))
+      const waiter = yield* fork(pool.withPermit(Effect.void, { worker: "waiter" }))
       yield* TestClock.adjust("10 millis")
       assert.isUndefined(waiter.pollUnsafe())
       yield* close
@@ -310,15 +310,15 @@ describe("SharedPool", () => {
         Effect.gen(function* () {
           const scope = yield* Scope.make()
           const pool = yield* Scope.provide(make, scope)
-          assert.isTrue(yield* pool.tryAcquire("manual"))
-          yield* pool.withPermit("done")(Effect.void)
+          assert.isTrue(yield* pool.tryAcquire(1, { worker: "manual" }))
+          yield* pool.withPermit(Effect.void, { worker: "done" })
           yield* Scope.close(scope, Exit.void)
           const answers = [
-            yield* Effect.flip(pool.release("manual")),
-            yield* pool.tryAcquire("try"),
-            yield* Effect.flip(pool.withPermit("now")(Effect.void)),
-            yield* Effect.flip(pool.withPermitWaiting("wait")(Effect.void)),
-            yield* Effect.flip(Effect.scoped(pool.acquire("scoped")))
+            yield* Effect.flip(pool.release(1, { worker: "manual" })),
+            yield* pool.tryAcquire(1, { worker: "try" }),
+            yield* Effect.flip(pool.withPermit(Effect.void, { worker: "now" })),
+            yield* Effect.flip(pool.withPermit(Effect.void, { worker: "wait" })),
+            yield* Effect.flip(Effect.scoped(pool.acquire(1, { worker: "scoped" })))
           ]
           return { answers, stats: yield* pool.stats }
         })
@@ -349,19 +349,24 @@ describe("SharedPool", () => {
         maxWait: "500 millis",
         poll: "50 millis"
       })
-      assert.isTrue(yield* holder.pool.tryAcquire("h"))
+      assert.isTrue(yield* holder.pool.tryAcquire(1, { worker: "h" }))
       const started = yield* Ref.make(-1)
       const first = yield* fork(
-        pool.withPermitWaiting(1)(
+        pool.withPermit(
           Effect.andThen(Clock.currentTimeMillis, (at) =>
             Effect.andThen(Ref.set(started, at), Effect.sleep("1 second"))
-          )
+          ),
+          { worker: 1 }
         )
       )
-      const second = yield* fork(pool.withPermitWaiting(2)(Effect.void))
-      assert.deepStrictEqual(failure(yield* Effect.flip(pool.withPermitWaiting(3)(Effect.void))), ["queue-full", 1, 1])
+      const second = yield* fork(pool.withPermit(Effect.void, { worker: 2 }))
+      assert.deepStrictEqual(failure(yield* Effect.flip(pool.withPermit(Effect.void, { worker: 3 }))), [
+        "queue-full",
+        1,
+        1
+      ])
       yield* TestClock.adjust("120 millis")
-      yield* holder.pool.release("h")
+      yield* holder.pool.release(1, { worker: "h" })
       yield* TestClock.adjust("30 millis")
       assert.strictEqual(yield* Ref.get(started), 150, "the next poll after the release")
       yield* TestClock.adjust("349 millis")
@@ -386,10 +391,10 @@ describe("SharedPool", () => {
   it.effect("a queued caller takes a permit this process frees at once, not at its next poll", () =>
     Effect.gen(function* () {
       const pool = yield* SharedPool.make({ key: "k", max: 1, maxWaiting: 1, poll: "1 second" })
-      assert.isTrue(yield* pool.tryAcquire("holder"))
-      const waiter = yield* fork(pool.withPermitWaiting("waiter")(Clock.currentTimeMillis))
+      assert.isTrue(yield* pool.tryAcquire(1, { worker: "holder" }))
+      const waiter = yield* fork(pool.withPermit(Clock.currentTimeMillis, { worker: "waiter" }))
       yield* TestClock.adjust("120 millis")
-      yield* pool.release("holder")
+      yield* pool.release(1, { worker: "holder" })
       assert.strictEqual(yield* Fiber.join(waiter), 120)
     }).pipe(Effect.scoped, Effect.provide(PoolStore.layerStoreMemory))
   )
@@ -399,14 +404,14 @@ describe("SharedPool", () => {
       const a = yield* SharedPool.make({ key: "k", max: 2 })
       const b = yield* SharedPool.make({ key: "k", max: 3 })
       const c = yield* SharedPool.make({ key: "k", max: 2, ttl: "300 millis" })
-      assert.isTrue(yield* a.tryAcquire("a"))
-      const error = yield* Effect.flip(b.tryAcquire("b"))
+      assert.isTrue(yield* a.tryAcquire(1, { worker: "a" }))
+      const error = yield* Effect.flip(b.tryAcquire(1, { worker: "b" }))
       assert.deepStrictEqual(
         error,
         new PoolStore.PoolConfigMismatch({ key: "k", option: "max", stored: 2, requested: 3 })
       )
       assert.strictEqual(error.message, "Pool k: the store holds max 2, this process asked for 3")
-      const ttl = yield* Effect.flip(c.withPermit("c")(Effect.void))
+      const ttl = yield* Effect.flip(c.withPermit(Effect.void, { worker: "c" }))
       assert.deepStrictEqual(
         ttl,
         new PoolStore.PoolConfigMismatch({ key: "k", option: "ttl", stored: 10_000, requested: 300 })
@@ -416,7 +421,7 @@ describe("SharedPool", () => {
       yield* a.resize(2)
       assert.strictEqual((yield* Effect.flip(a.resize(5)))._tag, "PoolConfigMismatch")
       assert.strictEqual((yield* Effect.flip(a.resize(0)))._tag, "InvalidPoolSize")
-      yield* a.release("a")
+      yield* a.release(1, { worker: "a" })
     }).pipe(Effect.scoped, Effect.provide(PoolStore.layerStoreMemory))
   )
 
@@ -457,12 +462,12 @@ describe("SharedPool", () => {
       }
       const pool = yield* SharedPool.make({ key: "k", max: 1 })
       for (const worker of ["", "bad\nworker", "w".repeat(257), Number.NaN]) {
-        const error = yield* Effect.flip(pool.withPermit(worker)(Effect.void))
+        const error = yield* Effect.flip(pool.withPermit(Effect.void, { worker: worker }))
         assert.deepStrictEqual(error, new PoolStore.InvalidStoreOption({ option: "worker", value: worker }))
       }
       assert.deepStrictEqual([(yield* pool.stats).rejected, (yield* pool.stats).acquired], [0, 0])
-      assert.isTrue(yield* pool.tryAcquire("route GET /users/:id"))
-      yield* pool.release("route GET /users/:id")
+      assert.isTrue(yield* pool.tryAcquire(1, { worker: "route GET /users/:id" }))
+      yield* pool.release(1, { worker: "route GET /users/:id" })
     }).pipe(Effect.scoped, Effect.provide(PoolStore.layerStoreMemory))
   )
 
@@ -475,9 +480,13 @@ describe("SharedPool", () => {
       })
       yield* Effect.gen(function* () {
         const pool = yield* SharedPool.make({ key: "traced", max: 1, ttl: "300 millis" })
-        yield* pool.withPermit("a")(Effect.void)
-        const lost = yield* fork(pool.withPermit("b")(Effect.never))
-        assert.deepStrictEqual(failure(yield* Effect.flip(pool.withPermitWaiting("c")(Effect.void))), ["full", 1, 1])
+        yield* pool.withPermit(Effect.void, { worker: "a" })
+        const lost = yield* fork(pool.withPermit(Effect.never, { worker: "b" }))
+        assert.deepStrictEqual(failure(yield* Effect.flip(pool.withPermit(Effect.void, { worker: "c" }))), [
+          "full",
+          1,
+          1
+        ])
         yield* TestClock.adjust("100 millis")
         assert.strictEqual((yield* Effect.flip(Fiber.join(lost)))._tag, "LeaseLost")
       }).pipe(
@@ -567,10 +576,10 @@ describe("SharedPool", () => {
       const fromEnv = (env: Record<string, string>) =>
         Effect.gen(function* () {
           const pool = yield* SharedPool.SharedPool
-          assert.isTrue(yield* pool.tryAcquire("a"))
-          assert.isFalse(yield* pool.tryAcquire("b"))
+          assert.isTrue(yield* pool.tryAcquire(1, { worker: "a" }))
+          assert.isFalse(yield* pool.tryAcquire(1, { worker: "b" }))
           yield* TestClock.adjust("1 second")
-          yield* pool.release("a")
+          yield* pool.release(1, { worker: "a" })
           return yield* pool.max
         }).pipe(
           Effect.provide(
@@ -619,8 +628,8 @@ describe("SharedPool", () => {
         const fibers = yield* Effect.forEach(calls, (call) => {
           const pool = pools[call.pool] as CoroutinePool.CoroutinePool<SharedPool.SharedPoolError>
           const run = call.wait
-            ? pool.withPermitWaiting(call.pool)(work(call.hold))
-            : pool.withPermit(call.pool)(work(call.hold))
+            ? pool.withPermit(work(call.hold), { worker: call.pool })
+            : pool.withPermit(work(call.hold), { worker: call.pool })
           return fork(Effect.delay(run, call.start))
         })
         yield* Effect.forEach(calls, (call, i) =>
@@ -644,8 +653,8 @@ describe("SharedPool", () => {
         for (const pool of pools) assert.strictEqual(yield* pool.active, 0)
         // Every lease came back: a fresh pool takes all `max` permits.
         const fresh = yield* SharedPool.make({ key: "prop", max, ttl: "90 millis" })
-        for (let i = 0; i < max; i++) assert.isTrue(yield* fresh.tryAcquire(i))
-        assert.isFalse(yield* fresh.tryAcquire(max))
+        for (let i = 0; i < max; i++) assert.isTrue(yield* fresh.tryAcquire(1, { worker: i }))
+        assert.isFalse(yield* fresh.tryAcquire(1, { worker: max }))
       }).pipe(
         Effect.scoped,
         Effect.provide(PoolStore.layerStoreMemory),

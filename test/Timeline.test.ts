@@ -259,8 +259,8 @@ describe("Timeline.stamp", () => {
       const start = yield* Clock.currentTimeMillis
       const events = yield* pool.subscribe
       const recorder = yield* Effect.forkChild(Stream.runCollect(Timeline.stamp(events, start)))
-      const holdA = pool.withPermit("a")(Effect.sleep("30 millis"))
-      const rejectB = Effect.ignore(pool.withPermit("b")(Effect.void))
+      const holdA = pool.withPermit(Effect.sleep("30 millis"), { worker: "a" })
+      const rejectB = Effect.ignore(pool.withPermit(Effect.void, { worker: "b" }))
       const run = yield* Effect.forkChild(Effect.all([holdA, rejectB], { concurrency: "unbounded" }))
       yield* TestClock.adjust("30 millis")
       yield* Fiber.join(run)

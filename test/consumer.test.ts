@@ -170,7 +170,7 @@ describe.concurrent("the packed package, installed in a throw-away app", () => {
     const script = [
       'import * as Package from "coroutine-pool"',
       'import { Effect } from "effect"',
-      "const pool = Effect.flatMap(Package.CoroutinePool.make({ max: 1 }), (pool) => pool.tryAcquire(0))",
+      "const pool = Effect.flatMap(Package.CoroutinePool.make({ max: 1 }), (pool) => pool.tryAcquire(1, { worker: 0 }))",
       "console.log(Object.keys(Package).join(' '), await Effect.runPromise(Effect.scoped(pool)))"
     ].join("\n")
     const [library, bin] = await Promise.all([

@@ -279,13 +279,13 @@ describe("HttpAdmission.layerShared", () => {
       const other = yield* SharedPool.make({ key: "exports", max: 1, ttl: "5 seconds" }).pipe(Effect.provide(shared))
       const { handler } = yield* serve(shared)
       assert.deepStrictEqual(yield* get(handler), { status: 200, retryAfter: null, body: "done" })
-      assert.isTrue(yield* other.tryAcquire("replica-2"))
+      assert.isTrue(yield* other.tryAcquire(1, { worker: "replica-2" }))
       assert.deepStrictEqual(yield* get(handler), {
         status: 503,
         retryAfter: "5",
         body: '{"error":"overloaded","reason":"full"}'
       })
-      yield* other.release("replica-2")
+      yield* other.release(1, { worker: "replica-2" })
       assert.strictEqual((yield* get(handler)).status, 200)
 
       const down = Layer.succeed(

@@ -17,7 +17,7 @@ describe("interrupting a worker at every step of withPermit", () => {
         const stepper = Stepper.make()
         // A little work before the call, so the sweep starts before the acquisition.
         const worker = yield* Effect.yieldNow.pipe(
-          Effect.andThen(pool.withPermit(0)(Effect.never)),
+          Effect.andThen(pool.withPermit(Effect.never, { worker: 0 })),
           Effect.provideService(Scheduler.Scheduler, stepper.scheduler),
           Effect.forkChild
         )
@@ -67,7 +67,7 @@ describe("interruption racing the work, any scheduling", () => {
       Effect.gen(function* () {
         const { close, events, pool } = yield* RecordedPool.make(max)
         const fibers = yield* Effect.forEach(workers, ({ cut, hold }, worker) => {
-          const work = pool.withPermit(worker)(Effect.sleep(hold))
+          const work = pool.withPermit(Effect.sleep(hold), { worker: worker })
           return Effect.forkChild(cut?.by === "timeout" ? Effect.timeout(work, cut.at) : work)
         })
         yield* Effect.forEach(workers, ({ cut }, worker) =>
@@ -98,7 +98,7 @@ describe("closing the pool's scope with workers running", () => {
       // Seed-style workers that retry until admitted, forked into the pool's scope.
       const worker = (id: number): Effect.Effect<void> =>
         pool
-          .withPermit(id)(Effect.sleep("100 millis"))
+          .withPermit(Effect.sleep("100 millis"), { worker: id })
           .pipe(Effect.catchTag("PoolRejected", () => Effect.andThen(Effect.sleep("30 millis"), worker(id))))
       const fibers = yield* Effect.forEach([0, 1, 2, 3, 4], (id) => Effect.forkIn(worker(id), scope))
       yield* TestClock.adjust("150 millis")
@@ -121,12 +121,10 @@ describe("closing the pool's scope with workers running", () => {
       const { close, events, pool } = yield* RecordedPool.make(2)
       const released: Array<number> = []
       const holders = yield* Effect.forEach([0, 1], (id) =>
-        pool
-          .withPermit(id)(Effect.never)
-          .pipe(
-            Effect.onInterrupt(() => Effect.sync(() => released.push(id))),
-            Effect.forkChild({ startImmediately: true })
-          )
+        pool.withPermit(Effect.never, { worker: id }).pipe(
+          Effect.onInterrupt(() => Effect.sync(() => released.push(id))),
+          Effect.forkChild({ startImmediately: true })
+        )
       )
       yield* close
       assert.deepStrictEqual(released, [0, 1])

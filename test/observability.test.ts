@@ -19,23 +19,23 @@ describe("metrics", () => {
       )
       // t=0: 0 holds for 100 ms; 1 queues and holds 20 ms from t=100; 2 finds
       // the queue full; a tryAcquire finds every permit taken.
-      const first = yield* fork(pool.withPermitWaiting(0)(Effect.sleep("100 millis")))
-      const second = yield* fork(pool.withPermitWaiting(1)(Effect.sleep("20 millis")))
-      yield* Effect.flip(pool.withPermitWaiting(2)(Effect.void))
-      assert.isFalse(yield* pool.tryAcquire(3))
+      const first = yield* fork(pool.withPermit(Effect.sleep("100 millis"), { worker: 0 }))
+      const second = yield* fork(pool.withPermit(Effect.sleep("20 millis"), { worker: 1 }))
+      yield* Effect.flip(pool.withPermit(Effect.void, { worker: 2 }))
+      assert.isFalse(yield* pool.tryAcquire(1, { worker: 3 }))
       yield* TestClock.adjust("120 millis")
       yield* Fiber.joinAll([first, second])
       // t=120: 5 takes the permit by hand; 6 waits 150 ms and times out; 7
       // queues and is interrupted; 5 gives the permit back at t=300.
-      assert.isTrue(yield* pool.tryAcquire(5))
-      const timedOut = yield* fork(Effect.flip(pool.withPermitWaiting(6)(Effect.void)))
+      assert.isTrue(yield* pool.tryAcquire(1, { worker: 5 }))
+      const timedOut = yield* fork(Effect.flip(pool.withPermit(Effect.void, { worker: 6 })))
       yield* TestClock.adjust("150 millis")
       assert.strictEqual((yield* Fiber.join(timedOut)).reason, "timeout")
-      const abandoned = yield* fork(pool.withPermitWaiting(7)(Effect.void))
+      const abandoned = yield* fork(pool.withPermit(Effect.void, { worker: 7 }))
       yield* TestClock.adjust("10 millis")
       yield* Fiber.interrupt(abandoned)
       yield* TestClock.adjust("20 millis")
-      yield* pool.release(5)
+      yield* pool.release(1, { worker: 5 })
 
       const pool_ = { pool: "test" }
       assert.deepStrictEqual(
@@ -103,7 +103,7 @@ describe("metrics", () => {
   it.effect("with timing off, no histogram is registered and the counters still are", () =>
     Effect.gen(function* () {
       const pool = yield* CoroutinePool.make({ max: 1, name: "untimed", timing: false })
-      yield* pool.withPermit(0)(Effect.void)
+      yield* pool.withPermit(Effect.void, { worker: 0 })
       const ids = (yield* Metric.snapshot).map((snapshot) => snapshot.id)
       assert.notInclude(ids, "coroutine_pool_wait_seconds")
       assert.notInclude(ids, "coroutine_pool_hold_seconds")
@@ -118,9 +118,9 @@ describe("metrics", () => {
     Effect.gen(function* () {
       const a = yield* CoroutinePool.make({ max: 1, name: "a" })
       const b = yield* CoroutinePool.make({ max: 3, name: "b" })
-      yield* a.tryAcquire(0)
-      yield* b.tryAcquire(0)
-      yield* b.tryAcquire(1)
+      yield* a.tryAcquire(1, { worker: 0 })
+      yield* b.tryAcquire(1, { worker: 0 })
+      yield* b.tryAcquire(1, { worker: 1 })
       assert.deepStrictEqual(
         [
           yield* of(CoroutinePool.metrics.active, { pool: "a" }),
@@ -138,11 +138,11 @@ describe("tracing", () => {
     Effect.gen(function* () {
       const { summary, tracer } = RecordingTracer.make()
       const pool = yield* CoroutinePool.make({ max: 1, name: "traced" })
-      yield* pool.withPermit("a")(Effect.void).pipe(Effect.withTracer(tracer))
-      yield* pool.tryAcquire("holder")
-      yield* Effect.exit(pool.withPermitWaiting("b")(Effect.void)).pipe(Effect.withTracer(tracer))
-      yield* pool.release("holder")
-      yield* Effect.exit(pool.withPermit("c")(Effect.fail("boom"))).pipe(Effect.withTracer(tracer))
+      yield* pool.withPermit(Effect.void, { worker: "a" }).pipe(Effect.withTracer(tracer))
+      yield* pool.tryAcquire(1, { worker: "holder" })
+      yield* Effect.exit(pool.withPermit(Effect.void, { worker: "b" })).pipe(Effect.withTracer(tracer))
+      yield* pool.release(1, { worker: "holder" })
+      yield* Effect.exit(pool.withPermit(Effect.fail("boom"), { worker: "c" })).pipe(Effect.withTracer(tracer))
       assert.deepStrictEqual(summary(), [
         {
           name: "CoroutinePool.withPermit",
@@ -180,7 +180,9 @@ describe("tracing", () => {
     Effect.gen(function* () {
       const { summary, tracer } = RecordingTracer.make()
       const pool = yield* CoroutinePool.make({ max: 1 })
-      yield* pool.withPermit("a")(Effect.void).pipe(Effect.withTracerEnabled(false), Effect.withTracer(tracer))
+      yield* pool
+        .withPermit(Effect.void, { worker: "a" })
+        .pipe(Effect.withTracerEnabled(false), Effect.withTracer(tracer))
       assert.deepStrictEqual(summary(), [])
     })
   )
@@ -201,9 +203,9 @@ describe("logs", () => {
       yield* Effect.scoped(
         Effect.gen(function* () {
           const pool = yield* CoroutinePool.make({ max: 1, name: "logged" })
-          yield* pool.withPermit(0)(Effect.void)
-          yield* pool.tryAcquire(1)
-          yield* pool.tryAcquire(2)
+          yield* pool.withPermit(Effect.void, { worker: 0 })
+          yield* pool.tryAcquire(1, { worker: 1 })
+          yield* pool.tryAcquire(1, { worker: 2 })
         })
       ).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Debug"))
       const annotations = { pool: "logged", max: 1, waiting: 0 }
@@ -224,7 +226,7 @@ describe("logs", () => {
       yield* Effect.scoped(
         Effect.gen(function* () {
           const pool = yield* CoroutinePool.make({ max: 1 })
-          yield* pool.withPermit(0)(Effect.void)
+          yield* pool.withPermit(Effect.void, { worker: 0 })
         })
       ).pipe(Effect.provide(layer))
       assert.deepStrictEqual(lines, [])

@@ -59,20 +59,20 @@ describe("CoroutinePool under concurrent random use", () => {
               for (const op of script) {
                 switch (op) {
                   case "try": {
-                    if (yield* pool.tryAcquire(worker)) {
+                    if (yield* pool.tryAcquire(1, { worker: worker })) {
                       held++
                       admissions++
                     }
                     break
                   }
                   case "release": {
-                    const exit = yield* Effect.exit(pool.release(worker))
+                    const exit = yield* Effect.exit(pool.release(1, { worker: worker }))
                     assert.strictEqual(Exit.isSuccess(exit), held > 0, `worker ${worker} release with ${held} held`)
                     if (held > 0) held--
                     break
                   }
                   case "with": {
-                    const exit = yield* Effect.exit(pool.withPermit(worker)(Effect.yieldNow))
+                    const exit = yield* Effect.exit(pool.withPermit(Effect.yieldNow, { worker: worker }))
                     if (Exit.isSuccess(exit)) admissions++
                     break
                   }

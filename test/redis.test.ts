@@ -405,19 +405,23 @@ describe.runIf(Tools.available().redis).concurrent("PoolStore on Redis: the stor
       const released = yield* Deferred.make<number>()
       yield* Effect.forkChild(
         holder
-          .withPermit("holder")(
+          .withPermit(
             Effect.andThen(
               Effect.sleep("300 millis"),
               Effect.sync(() => mono())
-            )
+            ),
+            { worker: "holder" }
           )
           .pipe(Effect.flatMap((at) => Deferred.succeed(released, at))),
         { startImmediately: true }
       )
       yield* Effect.sleep("20 millis")
-      const late = yield* Effect.flip(impatient.withPermitWaiting("impatient")(Effect.void))
+      const late = yield* Effect.flip(impatient.withPermit(Effect.void, { worker: "impatient" }))
       assert.deepStrictEqual([late._tag, late._tag === "PoolRejected" && late.reason], ["PoolRejected", "timeout"])
-      const got = yield* waiter.withPermitWaiting("waiter")(Effect.sync(() => mono()))
+      const got = yield* waiter.withPermit(
+        Effect.sync(() => mono()),
+        { worker: "waiter" }
+      )
       const freed = yield* Deferred.await(released)
       // The holder's release is one round trip after `freed`; the waiter asks
       // at most every 40 ms; the lease itself would last 1000 ms.
@@ -515,7 +519,9 @@ describe.runIf(Tools.available().redis).concurrent("SharedPool on Redis: a key's
         error,
         new PoolStore.PoolConfigMismatch({ key, option: "ttl", stored: TTL, requested: 5000 })
       )
-      const fromPool = yield* Effect.flip((yield* poolOn(store, { key, max: 2, ttl: "5 seconds" })).tryAcquire("w"))
+      const fromPool = yield* Effect.flip(
+        (yield* poolOn(store, { key, max: 2, ttl: "5 seconds" })).tryAcquire(1, { worker: "w" })
+      )
       assert.strictEqual(fromPool._tag, "PoolConfigMismatch")
       assert.strictEqual(yield* server.cli("ZCARD", keysOf(key).leases), "1")
       assert.strictEqual(yield* server.cli("HGET", keysOf(key).meta, "fence"), fence)
@@ -536,7 +542,7 @@ describe.runIf(Tools.available().redis).concurrent("SharedPool on Redis: a key's
         Effect.gen(function* () {
           const deadline = mono() + 5000
           while (mono() < deadline) {
-            const got = yield* Effect.result(pool.tryAcquire(worker))
+            const got = yield* Effect.result(pool.tryAcquire(1, { worker: worker }))
             if (got._tag === "Success" && got.success) return mono()
             yield* Effect.sleep(10)
           }
@@ -549,7 +555,7 @@ describe.runIf(Tools.available().redis).concurrent("SharedPool on Redis: a key's
           yield* warm(store, { key, max: 1, ttl: long })
           const started = yield* Deferred.make<void>()
           const holding = yield* Effect.forkChild(
-            pool.withPermit("holder")(Effect.andThen(Deferred.succeed(started, undefined), Effect.never)),
+            pool.withPermit(Effect.andThen(Deferred.succeed(started, undefined), Effect.never), { worker: "holder" }),
             { startImmediately: true }
           )
           yield* Deferred.await(started)
@@ -563,7 +569,7 @@ describe.runIf(Tools.available().redis).concurrent("SharedPool on Redis: a key's
       // The configuration the store accepts: every replica with one ttl.
       const lostSame = yield* hold("same")
       const same = yield* poolOn(store, { key: "same", max: 1, ttl: long })
-      assert.isFalse(yield* same.tryAcquire("same"))
+      assert.isFalse(yield* same.tryAcquire(1, { worker: "same" }))
       assert.strictEqual(yield* server.cli("FLUSHALL"), "OK")
       const flushed = mono()
       const sameGrant = yield* Effect.forkChild(firstGrant(same, "same"), { startImmediately: true })
@@ -582,7 +588,7 @@ describe.runIf(Tools.available().redis).concurrent("SharedPool on Redis: a key's
       // until its next renewal: an overlap of at most T / 3 - t (README).
       const lostOther = yield* hold("other")
       const shorter = yield* poolOn(store, { key: "other", max: 1, ttl: 100 })
-      assert.strictEqual((yield* Effect.flip(shorter.tryAcquire("short")))._tag, "PoolConfigMismatch")
+      assert.strictEqual((yield* Effect.flip(shorter.tryAcquire(1, { worker: "short" })))._tag, "PoolConfigMismatch")
       assert.strictEqual(yield* server.cli("FLUSHALL"), "OK")
       const flushedAgain = mono()
       const shortGrant = yield* Effect.forkChild(firstGrant(shorter, "short"), { startImmediately: true })
@@ -608,7 +614,9 @@ describe.runIf(Tools.available().redis).concurrent("SharedPool on Redis: a key's
         const open = yield* poolOn(store, { key, max: 3, ttl: 600, onStoreError: "allow" })
         const started = yield* Deferred.make<void>()
         const work = yield* Effect.forkChild(
-          holder.withPermit("long")(Effect.andThen(Deferred.succeed(started, undefined), Effect.sleep(2000))),
+          holder.withPermit(Effect.andThen(Deferred.succeed(started, undefined), Effect.sleep(2000)), {
+            worker: "long"
+          }),
           { startImmediately: true }
         )
         yield* Deferred.await(started)
@@ -629,8 +637,18 @@ describe.runIf(Tools.available().redis).concurrent("SharedPool on Redis: a key's
         const refused = yield* Effect.flip(store.acquire(options))
         assert.deepInclude(refused, { _tag: "PoolStoreError", operation: "acquire", reason: "refused" })
         const ran: Array<string> = []
-        const closed = yield* Effect.flip(holder.withPermit("new")(Effect.sync(() => ran.push("closed"))))
-        const opened = yield* Effect.flip(open.withPermit("new")(Effect.sync(() => ran.push("open"))))
+        const closed = yield* Effect.flip(
+          holder.withPermit(
+            Effect.sync(() => ran.push("closed")),
+            { worker: "new" }
+          )
+        )
+        const opened = yield* Effect.flip(
+          open.withPermit(
+            Effect.sync(() => ran.push("open")),
+            { worker: "new" }
+          )
+        )
         assert.deepInclude(closed, { _tag: "PoolStoreError", reason: "refused" })
         assert.deepInclude(opened, { _tag: "PoolStoreError", reason: "refused" }, "fail open never overrules a refusal")
         assert.deepStrictEqual(ran, [])
@@ -643,8 +661,8 @@ describe.runIf(Tools.available().redis).concurrent("SharedPool on Redis: a key's
         assert.strictEqual(yield* server.cli("ZCARD", keysOf(key).leases), "0")
 
         yield* server.cli("CONFIG", "SET", "maxmemory", "0")
-        assert.isTrue(yield* open.tryAcquire("after"), "granted again once memory is back")
-        yield* open.release("after")
+        assert.isTrue(yield* open.tryAcquire(1, { worker: "after" }), "granted again once memory is back")
+        yield* open.release(1, { worker: "after" })
       })
   )
 
@@ -661,7 +679,9 @@ describe.runIf(Tools.available().redis).concurrent("SharedPool on Redis: a key's
           yield* warm(store, options)
           const pools = [yield* poolOn(store, options), yield* poolOn(store, options)]
           for (let round = 0; round < 3; round++) {
-            yield* Effect.forEach(pools, (pool, i) => pool.withPermit(i)(Effect.sleep(150)), { concurrency: 2 })
+            yield* Effect.forEach(pools, (pool, i) => pool.withPermit(Effect.sleep(150), { worker: i }), {
+              concurrency: 2
+            })
           }
           // A crashed holder: a lease nobody gives back.
           yield* acquireGranted(store, options)
@@ -759,9 +779,15 @@ describe.runIf(Tools.available().redis)("SharedPool on Redis: load and crashes",
       const interrupted = yield* Effect.forkChild(store.acquire(a), { startImmediately: true })
       const timedOut = yield* Effect.forkChild(Effect.flip(store.acquire(a)), { startImmediately: true })
       const ran: Array<string> = []
-      const poolCall = yield* Effect.forkChild(pool.withPermit("w")(Effect.sync(() => ran.push("work"))), {
-        startImmediately: true
-      })
+      const poolCall = yield* Effect.forkChild(
+        pool.withPermit(
+          Effect.sync(() => ran.push("work")),
+          { worker: "w" }
+        ),
+        {
+          startImmediately: true
+        }
+      )
       yield* Effect.sleep(200)
       assert.isUndefined(interrupted.pollUnsafe(), "the acquire is in flight, held by the pause")
       assert.isUndefined(poolCall.pollUnsafe())
@@ -785,8 +811,8 @@ describe.runIf(Tools.available().redis)("SharedPool on Redis: load and crashes",
       assert.strictEqual(yield* server.cli("ZCARD", keysOf(b.key).leases), "0")
       assert.strictEqual((yield* store.acquire(a))._tag, "Granted")
       assert.strictEqual((yield* store.acquire(a))._tag, "Granted")
-      assert.isTrue(yield* pool.tryAcquire("again"))
-      yield* pool.release("again")
+      assert.isTrue(yield* pool.tryAcquire(1, { worker: "again" }))
+      yield* pool.release(1, { worker: "again" })
     })
   )
 
@@ -994,17 +1020,29 @@ describe.runIf(Tools.available().redis).concurrent("SharedPool on Redis: holders
             "release",
             [295, 700]
           )
-          const pooled = yield* timed(closed.withPermit("w")(Effect.sync(() => ran.push("closed"))))
+          const pooled = yield* timed(
+            closed.withPermit(
+              Effect.sync(() => ran.push("closed")),
+              { worker: "w" }
+            )
+          )
           expectStoreError("withPermit, hung", pooled, "acquire", [295, 700])
           // fail-open: admitted without a lease, still bounded by max in this process
           const finish = yield* Deferred.make<void>()
           const admitted = yield* Effect.forkChild(
-            open.withPermit("a")(Effect.sync(() => ran.push("open")).pipe(Effect.andThen(Deferred.await(finish)))),
+            open.withPermit(Effect.sync(() => ran.push("open")).pipe(Effect.andThen(Deferred.await(finish))), {
+              worker: "a"
+            }),
             { startImmediately: true }
           )
           yield* Effect.sleep(10).pipe(Effect.repeat({ until: () => ran.length > 0 }), Effect.timeout(2000))
           assert.deepStrictEqual(ran, ["open"])
-          const second = yield* Effect.flip(open.withPermit("b")(Effect.sync(() => ran.push("second"))))
+          const second = yield* Effect.flip(
+            open.withPermit(
+              Effect.sync(() => ran.push("second")),
+              { worker: "b" }
+            )
+          )
           assert.deepInclude(second, { _tag: "PoolRejected", reason: "full" })
           yield* Deferred.succeed(finish, undefined)
           yield* Fiber.join(admitted)
@@ -1016,12 +1054,22 @@ describe.runIf(Tools.available().redis).concurrent("SharedPool on Redis: holders
         expectStoreError("release, down", yield* timed(store.release({ key: options.key, lease })), "release", [0, 350])
         expectStoreError(
           "withPermit, down",
-          yield* timed(closed.withPermit("w")(Effect.sync(() => ran.push("closed")))),
+          yield* timed(
+            closed.withPermit(
+              Effect.sync(() => ran.push("closed")),
+              { worker: "w" }
+            )
+          ),
           "acquire",
           [0, 350]
         )
         assert.deepStrictEqual(ran, ["open"], "fail-closed never ran the work")
-        const opened = yield* Effect.timed(open.withPermit("c")(Effect.sync(() => ran.push("open again"))))
+        const opened = yield* Effect.timed(
+          open.withPermit(
+            Effect.sync(() => ran.push("open again")),
+            { worker: "c" }
+          )
+        )
         assert.deepStrictEqual(ran, ["open", "open again"])
         assert.isAtMost(Duration.toMillis(opened[0]), 350)
       })

@@ -65,8 +65,8 @@ describe("waiting, any interleaving", () => {
           const fibers = yield* Effect.forEach(workers, ({ api, cut, hold, start }, worker) => {
             const guarded =
               api === "with"
-                ? pool.withPermitWaiting(worker)(body(worker, hold))
-                : Effect.scoped(Effect.andThen(pool.acquire(worker), body(worker, hold)))
+                ? pool.withPermit(body(worker, hold), { worker: worker })
+                : Effect.scoped(Effect.andThen(pool.acquire(1, { worker: worker }), body(worker, hold)))
             const timed = cut?.by === "timeout" ? Effect.asVoid(Effect.timeout(guarded, cut.at)) : guarded
             return Effect.forkChild(Effect.delay(timed, start))
           })
@@ -96,8 +96,8 @@ describe("waiting, any interleaving", () => {
         const stats = yield* pool.stats
         assert.strictEqual(stats.active, 0)
         assert.strictEqual(stats.waiting, 0)
-        for (let i = 0; i < stats.max; i++) assert.isTrue(yield* pool.tryAcquire(`probe ${i}`))
-        assert.isFalse(yield* pool.tryAcquire("one too many"))
+        for (let i = 0; i < stats.max; i++) assert.isTrue(yield* pool.tryAcquire(1, { worker: `probe ${i}` }))
+        assert.isFalse(yield* pool.tryAcquire(1, { worker: "one too many" }))
         yield* close
         const log = yield* events
         const isProbe = (event: CoroutinePool.PoolEvent) => typeof RecordedPool.workerOf(event) === "string"
@@ -200,18 +200,23 @@ describe("a waiter stepped one task at a time", () => {
       const lives = new Set<string>()
       for (let steps = 0; steps < 16; steps++) {
         const { close, events, pool } = yield* RecordedPool.make(1, { maxWaiting: 1 })
-        yield* pool.tryAcquire(0)
+        yield* pool.tryAcquire(1, { worker: 0 })
         const stepper = Stepper.make()
         let ran = 0
         const waiter = yield* Effect.yieldNow.pipe(
-          Effect.andThen(pool.withPermitWaiting(1)(Effect.sync(() => ran++))),
+          Effect.andThen(
+            pool.withPermit(
+              Effect.sync(() => ran++),
+              { worker: 1 }
+            )
+          ),
           Effect.provideService(Scheduler.Scheduler, stepper.scheduler),
           Effect.forkChild
         )
         yield* Effect.yieldNow
         for (let i = 0; i < steps; i++) stepper.step()
         yield* Effect.sync(() => {
-          if (act !== "interrupt") Effect.runSync(pool.release(0))
+          if (act !== "interrupt") Effect.runSync(pool.release(1, { worker: 0 }))
           if (act !== "release") waiter.interruptUnsafe()
         })
         while (waiter.pollUnsafe() === undefined) {
@@ -221,7 +226,7 @@ describe("a waiter stepped one task at a time", () => {
         if (act === "release") assert.isTrue(Exit.isSuccess(exit), `after ${steps} steps`)
         else assert.isTrue(Exit.hasInterrupts(exit), `after ${steps} steps`)
         assert.strictEqual(ran, Exit.isSuccess(exit) ? 1 : 0)
-        if (act === "interrupt") yield* pool.release(0)
+        if (act === "interrupt") yield* pool.release(1, { worker: 0 })
         assert.strictEqual(yield* pool.active, 0, `after ${steps} steps`)
         assert.strictEqual((yield* pool.stats).waiting, 0, `after ${steps} steps`)
         yield* close

@@ -19,11 +19,11 @@ describe("withPermitWaiting", () => {
       const { close, lines, pool } = yield* RecordedPool.make(1, { maxWaiting: 2 })
       const log: Array<string> = []
       const fibers = [
-        yield* fork(pool.withPermitWaiting(0)(work(log, 0, 100))),
-        yield* fork(pool.withPermitWaiting(1)(work(log, 1, 10))),
-        yield* fork(pool.withPermitWaiting(2)(work(log, 2, 10)))
+        yield* fork(pool.withPermit(work(log, 0, 100), { worker: 0 })),
+        yield* fork(pool.withPermit(work(log, 1, 10), { worker: 1 })),
+        yield* fork(pool.withPermit(work(log, 2, 10), { worker: 2 }))
       ]
-      const rejected = yield* Effect.flip(pool.withPermitWaiting(3)(Effect.void))
+      const rejected = yield* Effect.flip(pool.withPermit(Effect.void, { worker: 3 }))
       assert.deepStrictEqual([rejected.reason, rejected.active, rejected.max], ["queue-full", 1, 1])
       assert.deepStrictEqual(yield* pool.stats, {
         active: 1,
@@ -71,8 +71,8 @@ describe("withPermitWaiting", () => {
           return { error, lines: yield* lines }
         })
       const hold = Effect.sleep("10 millis")
-      const waiting = yield* transcript((pool, worker) => pool.withPermitWaiting(worker)(hold))
-      const plain = yield* transcript((pool, worker) => pool.withPermit(worker)(hold))
+      const waiting = yield* transcript((pool, worker) => pool.withPermit(hold, { worker: worker }))
+      const plain = yield* transcript((pool, worker) => pool.withPermit(hold, { worker: worker }))
       assert.deepStrictEqual(waiting, plain)
       const { lines } = waiting
       assert.deepStrictEqual(lines, [
@@ -86,8 +86,8 @@ describe("withPermitWaiting", () => {
   it.effect("fails with reason full when maxWaiting is 0", () =>
     Effect.gen(function* () {
       const pool = yield* CoroutinePool.make({ max: 1 })
-      yield* pool.tryAcquire(0)
-      const error = yield* Effect.flip(pool.withPermitWaiting(1)(Effect.void))
+      yield* pool.tryAcquire(1, { worker: 0 })
+      const error = yield* Effect.flip(pool.withPermit(Effect.void, { worker: 1 }))
       assert.deepStrictEqual([error.reason, error.message], ["full", "Worker 1: rejected, all 1 permits are taken"])
     })
   )
@@ -95,8 +95,8 @@ describe("withPermitWaiting", () => {
   it.effect("gives up after maxWait with reason timeout and a TimedOut event, not one milli earlier", () =>
     Effect.gen(function* () {
       const { close, lines, pool } = yield* RecordedPool.make(1, { maxWaiting: 1, maxWait: "50 millis" })
-      yield* pool.tryAcquire(0)
-      const waiter = yield* fork(pool.withPermitWaiting(1)(Effect.succeed("ran")))
+      yield* pool.tryAcquire(1, { worker: 0 })
+      const waiter = yield* fork(pool.withPermit(Effect.succeed("ran"), { worker: 1 }))
       yield* TestClock.adjust("49 millis")
       assert.isUndefined(waiter.pollUnsafe(), "still waiting at 49 ms")
       yield* TestClock.adjust("1 millis")
@@ -105,8 +105,8 @@ describe("withPermitWaiting", () => {
       const error = yield* Effect.flip(Fiber.join(waiter))
       assert.deepStrictEqual([error._tag, error.reason], ["PoolRejected", "timeout"])
       // The queue is empty again: the next caller queues as the first.
-      const next = yield* fork(pool.withPermitWaiting(2)(Effect.void))
-      yield* pool.release(0)
+      const next = yield* fork(pool.withPermit(Effect.void, { worker: 2 }))
+      yield* pool.release(1, { worker: 0 })
       yield* Fiber.join(next)
       yield* close
       assert.deepStrictEqual(yield* lines, [
@@ -129,17 +129,19 @@ describe("withPermitWaiting", () => {
       const taken: Array<boolean> = []
       for (const holderFirst of [true, false]) {
         const { close, events, pool } = yield* RecordedPool.make(1, { maxWaiting: 2, maxWait: "50 millis" })
-        const hold = pool.withPermitWaiting(0)(Effect.sleep("50 millis"))
+        const hold = pool.withPermit(Effect.sleep("50 millis"), { worker: 0 })
         const holder = holderFirst ? yield* fork(hold) : undefined
-        if (!holderFirst) yield* pool.tryAcquire(0)
-        const waiter = yield* fork(pool.withPermitWaiting(1)(Effect.succeed("ran")).pipe(Effect.exit))
-        const lastHolder = holderFirst ? undefined : yield* fork(Effect.delay(pool.release(0), "50 millis"))
+        if (!holderFirst) yield* pool.tryAcquire(1, { worker: 0 })
+        const waiter = yield* fork(pool.withPermit(Effect.succeed("ran"), { worker: 1 }).pipe(Effect.exit))
+        const lastHolder = holderFirst
+          ? undefined
+          : yield* fork(Effect.delay(pool.release(1, { worker: 0 }), "50 millis"))
         yield* TestClock.adjust("50 millis")
         const exit = yield* Fiber.join(waiter)
         if (holder) yield* Fiber.join(holder)
         if (lastHolder) yield* Fiber.join(lastHolder)
         assert.strictEqual(yield* pool.active, 0, `holder first: ${holderFirst}`)
-        assert.isTrue(yield* pool.tryAcquire(9), "the permit is free")
+        assert.isTrue(yield* pool.tryAcquire(1, { worker: 9 }), "the permit is free")
         yield* close
         const tags = (yield* events).map((event) => `${event._tag} ${RecordedPool.workerOf(event)}`)
         taken.push(Exit.isSuccess(exit))
@@ -159,12 +161,15 @@ describe("no barging", () => {
   it.effect("a released permit goes to the head waiter; tryAcquire and withPermit are rejected at that moment", () =>
     Effect.gen(function* () {
       const { close, lines, pool } = yield* RecordedPool.make(1, { maxWaiting: 1 })
-      yield* pool.tryAcquire(0)
-      const waiter = yield* fork(pool.withPermitWaiting(1)(Effect.sleep("10 millis")))
+      yield* pool.tryAcquire(1, { worker: 0 })
+      const waiter = yield* fork(pool.withPermit(Effect.sleep("10 millis"), { worker: 1 }))
       // Release and try again in one synchronous step: the waiter has not run yet.
       const [barged, withPermit] = yield* Effect.gen(function* () {
-        yield* pool.release(0)
-        return [yield* pool.tryAcquire(2), yield* Effect.exit(pool.withPermit(3)(Effect.void))] as const
+        yield* pool.release(1, { worker: 0 })
+        return [
+          yield* pool.tryAcquire(1, { worker: 2 }),
+          yield* Effect.exit(pool.withPermit(Effect.void, { worker: 3 }))
+        ] as const
       })
       assert.isFalse(barged)
       assert.isTrue(Exit.isFailure(withPermit))
@@ -188,16 +193,16 @@ describe("leaving the queue", () => {
   it.effect("an interrupted waiter leaves from the middle of the queue; the order of the rest holds", () =>
     Effect.gen(function* () {
       const { close, lines, pool } = yield* RecordedPool.make(1, { maxWaiting: 3 })
-      yield* pool.tryAcquire(0)
+      yield* pool.tryAcquire(1, { worker: 0 })
       const log: Array<string> = []
       const [first, middle, last] = [
-        yield* fork(pool.withPermitWaiting(1)(work(log, 1, 0))),
-        yield* fork(pool.withPermitWaiting(2)(work(log, 2, 0))),
-        yield* fork(pool.withPermitWaiting(3)(work(log, 3, 0)))
+        yield* fork(pool.withPermit(work(log, 1, 0), { worker: 1 })),
+        yield* fork(pool.withPermit(work(log, 2, 0), { worker: 2 })),
+        yield* fork(pool.withPermit(work(log, 3, 0), { worker: 3 }))
       ] as const
       yield* Fiber.interrupt(middle)
       assert.strictEqual((yield* pool.stats).waiting, 2)
-      yield* pool.release(0)
+      yield* pool.release(1, { worker: 0 })
       yield* Fiber.joinAll([first, last])
       yield* close
       assert.deepStrictEqual(log, ["1 starts at 0", "3 starts at 0"])
@@ -219,13 +224,13 @@ describe("leaving the queue", () => {
   it.effect("closing the pool turns waiters away with reason closed and Abandoned events", () =>
     Effect.gen(function* () {
       const { close, lines, pool } = yield* RecordedPool.make(1, { maxWaiting: 2 })
-      const holder = yield* fork(pool.withPermitWaiting(0)(Effect.never))
-      const waiter = yield* fork(pool.withPermitWaiting(1)(Effect.void))
+      const holder = yield* fork(pool.withPermit(Effect.never, { worker: 0 }))
+      const waiter = yield* fork(pool.withPermit(Effect.void, { worker: 1 }))
       yield* close
       const error = yield* Effect.flip(Fiber.join(waiter))
       assert.deepStrictEqual([error.reason, error.message], ["closed", "Worker 1: rejected, the pool is closed"])
       assert.isTrue(Exit.hasInterrupts((yield* Fiber.await(holder)) as Exit.Exit<never>))
-      assert.strictEqual((yield* Effect.flip(pool.withPermitWaiting(2)(Effect.void))).reason, "closed")
+      assert.strictEqual((yield* Effect.flip(pool.withPermit(Effect.void, { worker: 2 }))).reason, "closed")
       assert.deepStrictEqual(yield* lines, [
         "Worker 0: acquired (1/1 active)",
         "Worker 1: queued (1/1 active, 1 waiting)",
@@ -241,9 +246,9 @@ describe("acquire", () => {
     Effect.gen(function* () {
       const { close, lines, pool } = yield* RecordedPool.make(1, { maxWaiting: 1 })
       const scope = yield* Scope.make()
-      yield* pool.acquire(0).pipe(Scope.provide(scope))
+      yield* pool.acquire(1, { worker: 0 }).pipe(Scope.provide(scope))
       assert.strictEqual(yield* pool.active, 1)
-      const second = yield* fork(Effect.scoped(Effect.andThen(pool.acquire(1), pool.active)))
+      const second = yield* fork(Effect.scoped(Effect.andThen(pool.acquire(1, { worker: 1 }), pool.active)))
       yield* Scope.close(scope, Exit.void)
       assert.strictEqual(yield* Fiber.join(second), 1)
       assert.strictEqual(yield* pool.active, 0)
@@ -262,7 +267,7 @@ describe("acquire", () => {
     Effect.gen(function* () {
       const { close, lines, pool } = yield* RecordedPool.make(1)
       const scope = yield* Scope.make()
-      yield* pool.acquire(0).pipe(Scope.provide(scope))
+      yield* pool.acquire(1, { worker: 0 }).pipe(Scope.provide(scope))
       yield* close
       yield* Scope.close(scope, Exit.void)
       assert.strictEqual(yield* pool.active, 0)
@@ -277,10 +282,10 @@ describe("resize", () => {
     Effect.gen(function* () {
       const { close, lines, pool } = yield* RecordedPool.make(1, { maxWaiting: 3 })
       const holders = [
-        yield* fork(pool.withPermitWaiting(0)(Effect.sleep("10 millis"))),
-        yield* fork(pool.withPermitWaiting(1)(Effect.sleep("20 millis"))),
-        yield* fork(pool.withPermitWaiting(2)(Effect.sleep("30 millis"))),
-        yield* fork(pool.withPermitWaiting(3)(Effect.sleep("10 millis")))
+        yield* fork(pool.withPermit(Effect.sleep("10 millis"), { worker: 0 })),
+        yield* fork(pool.withPermit(Effect.sleep("20 millis"), { worker: 1 })),
+        yield* fork(pool.withPermit(Effect.sleep("30 millis"), { worker: 2 })),
+        yield* fork(pool.withPermit(Effect.sleep("10 millis"), { worker: 3 }))
       ]
       yield* pool.resize(3)
       assert.deepStrictEqual([yield* pool.active, yield* pool.max, (yield* pool.stats).waiting], [3, 3, 1])
@@ -387,16 +392,22 @@ describe("a long queue", () => {
   it.effect("20,000 waiters with instant work run in FIFO order without growing the stack", () =>
     Effect.gen(function* () {
       const pool = yield* CoroutinePool.make({ max: 1, maxWaiting: 20_000 })
-      yield* pool.tryAcquire("holder")
+      yield* pool.tryAcquire(1, { worker: "holder" })
       const order: Array<number> = []
       const waiters = yield* Effect.forEach(
         Array.from({ length: 20_000 }, (_, i) => i),
-        (i) => fork(pool.withPermitWaiting(i)(Effect.sync(() => order.push(i))))
+        (i) =>
+          fork(
+            pool.withPermit(
+              Effect.sync(() => order.push(i)),
+              { worker: i }
+            )
+          )
       )
       assert.strictEqual((yield* pool.stats).waiting, 20_000)
       // Each resumed waiter releases at once, waking the next: a naive wake
       // would nest 20,000 deep here.
-      yield* pool.release("holder")
+      yield* pool.release(1, { worker: "holder" })
       yield* Fiber.joinAll(waiters)
       assert.strictEqual(order.length, 20_000)
       assert.isTrue(
@@ -412,9 +423,11 @@ describe("module functions", () => {
   it.effect("withPermitWaiting and acquire read well in a pipe", () =>
     Effect.gen(function* () {
       const pool = yield* CoroutinePool.make({ max: 1, maxWaiting: 1 })
-      const value = yield* Effect.succeed(42).pipe(CoroutinePool.withPermitWaiting(pool, "pipe"))
-      const active = yield* Effect.scoped(Effect.andThen(CoroutinePool.acquire(pool, "scoped"), pool.active))
-      const dataFirst = yield* CoroutinePool.withPermitWaiting(Effect.succeed("first"), pool, "data-first")
+      const value = yield* Effect.succeed(42).pipe(CoroutinePool.withPermit(pool, { worker: "pipe" }))
+      const active = yield* Effect.scoped(
+        Effect.andThen(CoroutinePool.acquire(pool, 1, { worker: "scoped" }), pool.active)
+      )
+      const dataFirst = yield* CoroutinePool.withPermit(Effect.succeed("first"), pool, { worker: "data-first" })
       assert.deepStrictEqual([value, active, dataFirst, yield* pool.active], [42, 1, "first", 0])
     })
   )

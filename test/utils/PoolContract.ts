@@ -153,7 +153,7 @@ const holding = <R>(
     const done = yield* Deferred.make<void>()
     const fiber = yield* fork(
       pool
-        .withPermit(worker)(Effect.andThen(Deferred.succeed(started, undefined), Deferred.await(done)))
+        .withPermit(Effect.andThen(Deferred.succeed(started, undefined), Deferred.await(done)), { worker: worker })
         .pipe(Effect.onInterrupt(() => Effect.sync(() => onInterrupt(worker))))
     )
     yield* within(
@@ -268,8 +268,8 @@ const assertTotals = <R>(subject: Subject<R>, stats: CoroutinePool.PoolStats, ev
 const freePermits = (pool: Pool, max: number) =>
   Effect.gen(function* () {
     let free = 0
-    while (free <= max && (yield* pool.tryAcquire(`probe ${free}`))) free++
-    for (let i = 0; i < free; i++) yield* pool.release(`probe ${i}`)
+    while (free <= max && (yield* pool.tryAcquire(1, { worker: `probe ${free}` }))) free++
+    for (let i = 0; i < free; i++) yield* pool.release(1, { worker: `probe ${i}` })
     return free
   })
 
@@ -378,14 +378,14 @@ const contract = <R>(subject: Subject<R>): Record<Part, Effect.Effect<void, unkn
     const { close, events, pool } = yield* recorded(subject, "admission")
     const a = yield* holding(subject, pool, "a")
     const b = yield* holding(subject, pool, "b")
-    assertRejected(subject, yield* Effect.flip(pool.withPermit("c")(Effect.void)), {
+    assertRejected(subject, yield* Effect.flip(pool.withPermit(Effect.void, { worker: "c" })), {
       worker: "c",
       reason: "full",
       active: 2,
       max: 2
     })
-    assert.isFalse(yield* pool.tryAcquire("d"))
-    assertRejected(subject, yield* Effect.flip(Effect.scoped(pool.acquire("e"))), {
+    assert.isFalse(yield* pool.tryAcquire(1, { worker: "d" }))
+    assertRejected(subject, yield* Effect.flip(Effect.scoped(pool.acquire(1, { worker: "e" }))), {
       worker: "e",
       reason: "full",
       active: 2,
@@ -396,7 +396,7 @@ const contract = <R>(subject: Subject<R>): Record<Part, Effect.Effect<void, unkn
       statsOf(subject, { active: 2, waiting: 0, max: 2, maxWaiting: 0, ...zero, acquired: 2, rejected: 3, dropped: 0 })
     )
     yield* a.finish
-    assert.strictEqual(yield* pool.withPermit("c")(Effect.succeed("ran")), "ran")
+    assert.strictEqual(yield* pool.withPermit(Effect.succeed("ran"), { worker: "c" }), "ran")
     yield* b.finish
     const stats = yield* pool.stats
     assert.deepStrictEqual(
@@ -431,20 +431,29 @@ const contract = <R>(subject: Subject<R>): Record<Part, Effect.Effect<void, unkn
 
   "by-hand": Effect.gen(function* () {
     const { close, events, pool } = yield* recorded(subject, "by-hand")
-    assert.isTrue(yield* pool.tryAcquire("a"))
-    assert.isTrue(yield* pool.tryAcquire("a"), "a second permit for the same worker")
-    assert.isFalse(yield* pool.tryAcquire("b"))
+    assert.isTrue(yield* pool.tryAcquire(1, { worker: "a" }))
+    assert.isTrue(yield* pool.tryAcquire(1, { worker: "a" }), "a second permit for the same worker")
+    assert.isFalse(yield* pool.tryAcquire(1, { worker: "b" }))
     const full = yield* pool.stats
-    assert.deepStrictEqual(yield* Effect.flip(pool.release("b")), new CoroutinePool.PermitNotHeld({ worker: "b" }))
+    assert.deepStrictEqual(
+      yield* Effect.flip(pool.release(1, { worker: "b" })),
+      new CoroutinePool.PermitNotHeld({ worker: "b" })
+    )
     assert.deepStrictEqual(yield* pool.stats, full, "PermitNotHeld changes nothing")
-    yield* pool.release("a")
+    yield* pool.release(1, { worker: "a" })
     const h = yield* holding(subject, pool, "h")
     const held = yield* pool.stats
-    assert.deepStrictEqual(yield* Effect.flip(pool.release("h")), new CoroutinePool.PermitNotHeld({ worker: "h" }))
+    assert.deepStrictEqual(
+      yield* Effect.flip(pool.release(1, { worker: "h" })),
+      new CoroutinePool.PermitNotHeld({ worker: "h" })
+    )
     assert.deepStrictEqual(yield* pool.stats, held, "release cannot return a permit withPermit holds")
     assert.isUndefined(h.fiber.pollUnsafe(), "the holder works on")
-    yield* pool.release("a")
-    assert.deepStrictEqual(yield* Effect.flip(pool.release("a")), new CoroutinePool.PermitNotHeld({ worker: "a" }))
+    yield* pool.release(1, { worker: "a" })
+    assert.deepStrictEqual(
+      yield* Effect.flip(pool.release(1, { worker: "a" })),
+      new CoroutinePool.PermitNotHeld({ worker: "a" })
+    )
     yield* h.finish
     const stats = yield* pool.stats
     assert.deepStrictEqual(
@@ -477,18 +486,23 @@ const contract = <R>(subject: Subject<R>): Record<Part, Effect.Effect<void, unkn
 
   fifo: Effect.gen(function* () {
     const { close, events, pool } = yield* recorded(subject, "fifo")
-    assert.isTrue(yield* pool.tryAcquire(0))
+    assert.isTrue(yield* pool.tryAcquire(1, { worker: 0 }))
     const order: Array<number> = []
     const waiters = yield* Effect.forEach([1, 2, 3], (worker) =>
-      fork(pool.withPermitWaiting(worker)(Effect.sync(() => order.push(worker))))
+      fork(
+        pool.withPermit(
+          Effect.sync(() => order.push(worker)),
+          { worker: worker }
+        )
+      )
     )
-    assertRejected(subject, yield* Effect.flip(pool.withPermitWaiting(4)(Effect.void)), {
+    assertRejected(subject, yield* Effect.flip(pool.withPermit(Effect.void, { worker: 4 })), {
       worker: 4,
       reason: "queue-full",
       active: 1,
       max: 1
     })
-    assertRejected(subject, yield* Effect.flip(Effect.scoped(pool.acquire(5))), {
+    assertRejected(subject, yield* Effect.flip(Effect.scoped(pool.acquire(1, { worker: 5 }))), {
       worker: 5,
       reason: "queue-full",
       active: 1,
@@ -508,7 +522,7 @@ const contract = <R>(subject: Subject<R>): Record<Part, Effect.Effect<void, unkn
         dropped: 0
       })
     )
-    yield* pool.release(0)
+    yield* pool.release(1, { worker: 0 })
     const exits = yield* within(subject, "the waiters")(Effect.forEach(waiters, Fiber.await))
     const stats = yield* pool.stats
     yield* close
@@ -551,10 +565,10 @@ const contract = <R>(subject: Subject<R>): Record<Part, Effect.Effect<void, unkn
 
   timeout: Effect.gen(function* () {
     const { close, events, pool } = yield* recorded(subject, "timeout")
-    assert.isTrue(yield* pool.tryAcquire(0))
-    const first = yield* fork(pool.withPermitWaiting(1)(Effect.void))
+    assert.isTrue(yield* pool.tryAcquire(1, { worker: 0 }))
+    const first = yield* fork(pool.withPermit(Effect.void, { worker: 1 }))
     yield* TestClock.adjust("10 millis")
-    const second = yield* fork(pool.withPermitWaiting(2)(Effect.void))
+    const second = yield* fork(pool.withPermit(Effect.void, { worker: 2 }))
     yield* TestClock.adjust("39 millis")
     assert.isUndefined(first.pollUnsafe(), "1 still waits at 49 ms")
     yield* TestClock.adjust("1 millis")
@@ -580,9 +594,9 @@ const contract = <R>(subject: Subject<R>): Record<Part, Effect.Effect<void, unkn
       })
     )
     // The queue is empty again: the next caller queues first and is served by the next release.
-    const third = yield* fork(pool.withPermitWaiting(3)(Effect.void))
+    const third = yield* fork(pool.withPermit(Effect.void, { worker: 3 }))
     yield* TestClock.adjust("10 millis")
-    yield* pool.release(0)
+    yield* pool.release(1, { worker: 0 })
     assert.strictEqual(outcome(yield* within(subject, "worker 3")(Fiber.await(third))), "ok")
     const stats = yield* pool.stats
     yield* close
@@ -603,16 +617,21 @@ const contract = <R>(subject: Subject<R>): Record<Part, Effect.Effect<void, unkn
 
   leaving: Effect.gen(function* () {
     const { close, events, pool } = yield* recorded(subject, "leaving")
-    assert.isTrue(yield* pool.tryAcquire(0))
+    assert.isTrue(yield* pool.tryAcquire(1, { worker: 0 }))
     const order: Array<number> = []
     const [first, middle, last] = yield* Effect.forEach([1, 2, 3], (worker) =>
-      fork(pool.withPermitWaiting(worker)(Effect.sync(() => order.push(worker))))
+      fork(
+        pool.withPermit(
+          Effect.sync(() => order.push(worker)),
+          { worker: worker }
+        )
+      )
     )
     yield* Fiber.interrupt(middle as Fiber.Fiber<unknown, unknown>)
     assert.strictEqual(outcome(yield* Fiber.await(middle as Fiber.Fiber<unknown, unknown>)), "interrupted")
     const { abandoned, waiting } = yield* pool.stats
     assert.deepStrictEqual({ abandoned, waiting }, { abandoned: 1, waiting: 2 })
-    yield* pool.release(0)
+    yield* pool.release(1, { worker: 0 })
     const exits = yield* within(
       subject,
       "the waiters"
@@ -639,14 +658,14 @@ const contract = <R>(subject: Subject<R>): Record<Part, Effect.Effect<void, unkn
 
   "no-barging": Effect.gen(function* () {
     const { close, events, pool } = yield* recorded(subject, "no-barging")
-    assert.isTrue(yield* pool.tryAcquire(0))
+    assert.isTrue(yield* pool.tryAcquire(1, { worker: 0 }))
     const started = yield* Deferred.make<void>()
     const done = yield* Deferred.make<void>()
     const waiter = yield* fork(
-      pool.withPermitWaiting(1)(Effect.andThen(Deferred.succeed(started, undefined), Deferred.await(done)))
+      pool.withPermit(Effect.andThen(Deferred.succeed(started, undefined), Deferred.await(done)), { worker: 1 })
     )
-    assert.isFalse(yield* pool.tryAcquire(2))
-    assertRejected(subject, yield* Effect.flip(pool.withPermit(3)(Effect.void)), {
+    assert.isFalse(yield* pool.tryAcquire(1, { worker: 2 }))
+    assertRejected(subject, yield* Effect.flip(pool.withPermit(Effect.void, { worker: 3 })), {
       worker: 3,
       reason: "full",
       active: 1,
@@ -654,8 +673,11 @@ const contract = <R>(subject: Subject<R>): Record<Part, Effect.Effect<void, unkn
     })
     // The permit comes back, and in the same step two newcomers try to take it.
     const [barged, rejected] = yield* Effect.gen(function* () {
-      yield* fork(pool.release(0))
-      return [yield* pool.tryAcquire(4), yield* Effect.flip(pool.withPermit(5)(Effect.void))] as const
+      yield* fork(pool.release(1, { worker: 0 }))
+      return [
+        yield* pool.tryAcquire(1, { worker: 4 }),
+        yield* Effect.flip(pool.withPermit(Effect.void, { worker: 5 }))
+      ] as const
     }).pipe(Effect.provideService(Scheduler.PreventSchedulerYield, true))
     assert.isFalse(barged)
     // A source that answers later has not granted the head yet: nobody holds the permit.
@@ -703,13 +725,13 @@ const contract = <R>(subject: Subject<R>): Record<Part, Effect.Effect<void, unkn
   reasons: Effect.gen(function* () {
     const { close, events, options, pool } = yield* recorded(subject, "reasons")
     const holder = yield* holding(subject, pool, "holder")
-    const full = yield* Effect.flip(pool.withPermit("full")(Effect.void))
-    assert.isFalse(yield* pool.tryAcquire("try"))
-    const timingOut = yield* fork(Effect.flip(pool.withPermitWaiting("timeout")(Effect.void)))
-    const queueFull = yield* Effect.flip(pool.withPermitWaiting("queue-full")(Effect.void))
+    const full = yield* Effect.flip(pool.withPermit(Effect.void, { worker: "full" }))
+    assert.isFalse(yield* pool.tryAcquire(1, { worker: "try" }))
+    const timingOut = yield* fork(Effect.flip(pool.withPermit(Effect.void, { worker: "timeout" })))
+    const queueFull = yield* Effect.flip(pool.withPermit(Effect.void, { worker: "queue-full" }))
     yield* TestClock.adjust("20 millis")
     const timeout = yield* within(subject, "the timeout")(Fiber.join(timingOut))
-    const parked = yield* fork(pool.withPermitWaiting("closed")(Effect.void))
+    const parked = yield* fork(pool.withPermit(Effect.void, { worker: "closed" }))
     assertRejected(subject, full, { worker: "full", reason: "full", active: 1, max: 1 })
     assertRejected(subject, queueFull, { worker: "queue-full", reason: "queue-full", active: 1, max: 1 })
     assertRejected(subject, timeout, { worker: "timeout", reason: "timeout", active: 1, max: 1 })
@@ -750,7 +772,7 @@ const contract = <R>(subject: Subject<R>): Record<Part, Effect.Effect<void, unkn
       active: 1,
       max: 1
     })
-    assertRejected(subject, yield* Effect.flip(pool.withPermit("late")(Effect.void)), {
+    assertRejected(subject, yield* Effect.flip(pool.withPermit(Effect.void, { worker: "late" })), {
       worker: "late",
       reason: "closed",
       active: 0,
@@ -778,15 +800,20 @@ const contract = <R>(subject: Subject<R>): Record<Part, Effect.Effect<void, unkn
     const { close, events, options, pool } = yield* recorded(subject, "closing")
     const interrupted: Array<CoroutinePool.WorkerId> = []
     const h = yield* holding(subject, pool, "h", (worker) => interrupted.push(worker))
-    assert.isTrue(yield* pool.tryAcquire("t"))
+    assert.isTrue(yield* pool.tryAcquire(1, { worker: "t" }))
     const scoped = yield* Deferred.make<void>()
     const owner = yield* fork(
       Effect.scoped(
-        Effect.andThen(pool.acquire("s"), Effect.andThen(Deferred.succeed(scoped, undefined), Effect.never))
+        Effect.andThen(
+          pool.acquire(1, { worker: "s" }),
+          Effect.andThen(Deferred.succeed(scoped, undefined), Effect.never)
+        )
       )
     )
     yield* within(subject, "acquire")(Deferred.await(scoped))
-    const waiters = yield* Effect.forEach(["w1", "w2"], (worker) => fork(pool.withPermitWaiting(worker)(Effect.void)))
+    const waiters = yield* Effect.forEach(["w1", "w2"], (worker) =>
+      fork(pool.withPermit(Effect.void, { worker: worker }))
+    )
     assert.deepStrictEqual([(yield* pool.stats).active, (yield* pool.stats).waiting], [3, 2])
     yield* close
     // Everything below was settled by the time close returned.
@@ -803,7 +830,10 @@ const contract = <R>(subject: Subject<R>): Record<Part, Effect.Effect<void, unkn
     assert.deepStrictEqual(interrupted, ["h"])
     assert.strictEqual(outcome(h.fiber.pollUnsafe() ?? Exit.void), "interrupted")
     assert.isUndefined(owner.pollUnsafe(), "the fiber that took an acquire permit goes on; the permit came back")
-    assert.deepStrictEqual(yield* Effect.flip(pool.release("t")), new CoroutinePool.PermitNotHeld({ worker: "t" }))
+    assert.deepStrictEqual(
+      yield* Effect.flip(pool.release(1, { worker: "t" })),
+      new CoroutinePool.PermitNotHeld({ worker: "t" })
+    )
     const stats = yield* pool.stats
     assert.deepStrictEqual(
       stats,
@@ -846,27 +876,27 @@ const contract = <R>(subject: Subject<R>): Record<Part, Effect.Effect<void, unkn
 
   "after-close": Effect.gen(function* () {
     const { close, events, options, pool } = yield* recorded(subject, "after-close")
-    assert.isTrue(yield* pool.tryAcquire("manual"))
-    yield* pool.withPermit("done")(Effect.void)
+    assert.isTrue(yield* pool.tryAcquire(1, { worker: "manual" }))
+    yield* pool.withPermit(Effect.void, { worker: "done" })
     yield* close
     const closed = yield* pool.stats
     assert.deepStrictEqual(
-      yield* Effect.flip(pool.release("manual")),
+      yield* Effect.flip(pool.release(1, { worker: "manual" })),
       new CoroutinePool.PermitNotHeld({ worker: "manual" })
     )
-    assert.isFalse(yield* pool.tryAcquire("try"))
+    assert.isFalse(yield* pool.tryAcquire(1, { worker: "try" }))
     const figures = { active: 0, max: 2 }
-    assertRejected(subject, yield* Effect.flip(pool.withPermit("now")(Effect.void)), {
+    assertRejected(subject, yield* Effect.flip(pool.withPermit(Effect.void, { worker: "now" })), {
       worker: "now",
       reason: "closed",
       ...figures
     })
-    assertRejected(subject, yield* Effect.flip(pool.withPermitWaiting("wait")(Effect.void)), {
+    assertRejected(subject, yield* Effect.flip(pool.withPermit(Effect.void, { worker: "wait" })), {
       worker: "wait",
       reason: "closed",
       ...figures
     })
-    assertRejected(subject, yield* Effect.flip(Effect.scoped(pool.acquire("scoped"))), {
+    assertRejected(subject, yield* Effect.flip(Effect.scoped(pool.acquire(1, { worker: "scoped" }))), {
       worker: "scoped",
       reason: "closed",
       ...figures
@@ -908,9 +938,9 @@ const contract = <R>(subject: Subject<R>): Record<Part, Effect.Effect<void, unkn
 
   figures: Effect.gen(function* () {
     const { close, events, pool } = yield* recorded(subject, "figures")
-    assert.isTrue(yield* pool.tryAcquire("a"))
-    const rejected = yield* Effect.flip(pool.withPermit("b")(Effect.void))
-    yield* pool.release("a")
+    assert.isTrue(yield* pool.tryAcquire(1, { worker: "a" }))
+    const rejected = yield* Effect.flip(pool.withPermit(Effect.void, { worker: "b" }))
+    yield* pool.release(1, { worker: "a" })
     const c = yield* holding(subject, pool, "c")
     yield* c.finish
     yield* close
@@ -936,7 +966,7 @@ const contract = <R>(subject: Subject<R>): Record<Part, Effect.Effect<void, unkn
       const stepper = Stepper.make()
       // A little work before the call, so the sweep starts before the acquisition.
       const worker = yield* Effect.yieldNow.pipe(
-        Effect.andThen(pool.withPermit(0)(Effect.never)),
+        Effect.andThen(pool.withPermit(Effect.never, { worker: 0 })),
         Effect.provideService(Scheduler.Scheduler, stepper.scheduler),
         Effect.forkChild
       )
@@ -974,10 +1004,10 @@ const contract = <R>(subject: Subject<R>): Record<Part, Effect.Effect<void, unkn
         const at = `${act} after ${steps} steps`
         assert.isBelow(steps, 1000, "the sweep ends")
         const { close, events, options, pool } = yield* recorded(subject, "stepping-waiting", `-${tag}-${steps}`)
-        assert.isTrue(yield* pool.tryAcquire(0))
+        assert.isTrue(yield* pool.tryAcquire(1, { worker: 0 }))
         const stepper = Stepper.make()
         const waiter = yield* Effect.yieldNow.pipe(
-          Effect.andThen(pool.withPermitWaiting(1)(Effect.never)),
+          Effect.andThen(pool.withPermit(Effect.never, { worker: 1 })),
           Effect.provideService(Scheduler.Scheduler, stepper.scheduler),
           Effect.forkChild
         )
@@ -986,7 +1016,7 @@ const contract = <R>(subject: Subject<R>): Record<Part, Effect.Effect<void, unkn
         // the interrupt, or before the steps once the waiter has queued).
         const release = Effect.withFiber((fiber) =>
           Effect.sync(() => {
-            Effect.runForkWith(fiber.context)(pool.release(0))
+            Effect.runForkWith(fiber.context)(pool.release(1, { worker: 0 }))
           })
         )
         if (act === "release, then interrupt") {
@@ -1000,7 +1030,7 @@ const contract = <R>(subject: Subject<R>): Record<Part, Effect.Effect<void, unkn
         if (act === "release and interrupt") yield* release
         waiter.interruptUnsafe()
         const exit = yield* drive(stepper, waiter)
-        if (act === "interrupt") yield* pool.release(0)
+        if (act === "interrupt") yield* pool.release(1, { worker: 0 })
         const { active, waiting } = yield* pool.stats
         const free = yield* freePermits(pool, options.max)
         const stats = yield* pool.stats

@@ -87,14 +87,15 @@ const churn = (pool: Pool, args: WorkerArgs, scenario: Extract<WorkerArgs["scena
         while (mono() < until) {
           const hold = between(scenario.hold)
           const result = yield* pool
-            .withPermit(worker)(
+            .withPermit(
               Effect.suspend(() => {
                 const start = mono()
                 grants++
                 return Effect.sleep(hold).pipe(
                   Effect.ensuring(Effect.sync(() => emit({ event: "held", worker, start, end: mono() })))
                 )
-              })
+              }),
+              { worker: worker }
             )
             .pipe(Effect.result)
           if (result._tag === "Success") continue
@@ -127,11 +128,12 @@ const hold = (pool: Pool, args: WorkerArgs) =>
     const worker = `${args.name}-0`
     for (;;) {
       const exit = yield* pool
-        .withPermit(worker)(
+        .withPermit(
           Effect.suspend(() => {
             emit({ event: "granted", worker, start: mono() })
             return Effect.never
-          }).pipe(Effect.onInterrupt(() => Effect.sync(() => emit({ event: "interrupted", worker, at: mono() }))))
+          }).pipe(Effect.onInterrupt(() => Effect.sync(() => emit({ event: "interrupted", worker, at: mono() })))),
+          { worker: worker }
         )
         .pipe(Effect.exit)
       if (Exit.isSuccess(exit)) {
@@ -160,7 +162,7 @@ const tries = (pool: Pool, args: WorkerArgs, count: number, interval: number) =>
     const worker = `${args.name}-0`
     for (let i = 0; i < count; i++) {
       if (i > 0) yield* Effect.sleep(interval)
-      const result = yield* Effect.result(pool.withPermit(worker)(Effect.void))
+      const result = yield* Effect.result(pool.withPermit(Effect.void, { worker: worker }))
       if (result._tag === "Success") emit({ event: "try", outcome: "granted", at: mono() })
       else if (result.failure._tag === "PoolRejected") {
         const { reason, retryAfter } = result.failure

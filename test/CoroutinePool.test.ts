@@ -100,7 +100,7 @@ describe("tryAcquire and release", () => {
   it.effect("release cannot return a permit that withPermit holds", () =>
     Effect.gen(function* () {
       const pool = yield* CoroutinePool.make({ max: 1 })
-      const stolen = yield* pool.withPermit(Effect.flip(pool.release(0)), { worker: 0 })
+      const stolen = yield* pool.withPermit(Effect.flip(pool.release(1, { worker: 0 })), { worker: 0 })
       assert.strictEqual(stolen._tag, "PermitNotHeld")
       assert.strictEqual(yield* pool.active, 0)
     })

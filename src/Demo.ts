@@ -182,7 +182,11 @@ const decodeOptions = Effect.fnUntraced(function* (options: Options) {
         )
   const permits = options.permits ?? 1
   if (!Number.isSafeInteger(permits) || permits < 1 || (Number.isSafeInteger(max) && permits > max)) {
-    return yield* new InvalidOption({ option: "permits", value: permits, expected: `an integer from 1 to max (${max})` })
+    return yield* new InvalidOption({
+      option: "permits",
+      value: permits,
+      expected: `an integer from 1 to max (${max})`
+    })
   }
   return { workers, max, hold, retry, maxWaiting, maxWait, permits }
 })

@@ -158,7 +158,11 @@ export const layer = (options?: Options): Layer.Layer<never, InvalidRetryAfter, 
   HttpRouter.middleware(
     Effect.gen(function* () {
       const pool = yield* CoroutinePool.CoroutinePool
-      return yield* admission((worker) => pool.acquire(1, { worker }), (_, handler) => handler, options)
+      return yield* admission(
+        (worker) => pool.acquire(1, { worker }),
+        (_, handler) => handler,
+        options
+      )
     })
   ).layer
 

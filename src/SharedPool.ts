@@ -336,7 +336,7 @@ export const make = Effect.fnUntraced(function* (
       context,
       metrics.lost,
       { pool: decoded.name },
-      Metrics.counted(() => ledger.totals.Lost ?? 0)
+      Metrics.counted(() => ledger.totals.Lost)
     ),
     Metrics.series(
       context,
@@ -354,7 +354,7 @@ export const make = Effect.fnUntraced(function* (
     [CoroutinePool.TypeId]: CoroutinePool.TypeId,
     ...api,
     acquire: (permits, options) => Effect.map(api.acquire(permits, options), Leases.leaseOf),
-    stats: Effect.sync(() => ({ ...Pool.stats(engine, ledger), lost: ledger.totals.Lost ?? 0 }))
+    stats: Effect.sync(() => ({ ...Pool.stats(engine, ledger), lost: ledger.totals.Lost }))
   }
 })
 

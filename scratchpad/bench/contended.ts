@@ -87,25 +87,37 @@ const promiseClients = async (probe: Probe, submit: (task: number) => Promise<un
   )
 }
 
-/** The pool: FIFO waiting with room for every client in the queue. */
-export const pool: Subject = {
-  name: "CoroutinePool.withPermitWaiting",
+// A pool where each task takes `permits` of `max`, so 2 run at a time
+// whatever the weight; `clients` may queue.
+const poolSubject = (name: string, max: number, permits: number): Subject => ({
+  name,
   run: (tasks) =>
     Effect.runPromise(
       Effect.scoped(
         Effect.gen(function* () {
           const pool = yield* CoroutinePool.make({ max, maxWaiting: clients })
           const probe = new Probe(tasks)
-          const ms = yield* timed(effectClients(probe, (client, task) => pool.withPermitWaiting(client)(task)))
-          const stats = yield* pool.stats
-          if (stats.acquired !== tasks || stats.rejected !== 0 || stats.active !== 0 || stats.waiting !== 0) {
-            throw new Error(`CoroutinePool.withPermitWaiting: run not trusted: stats ${JSON.stringify(stats)}`)
-          }
-          return { ms, checks: probe.verify("CoroutinePool.withPermitWaiting", max) } satisfies Sample
+          const guard = pool.withPermits(permits)
+          const ms = yield* timed(effectClients(probe, (_, task) => guard(task)))
+          yield* checkStats(name, pool, tasks)
+          return { ms, checks: probe.verify(name, 2) } satisfies Sample
         })
       )
     )
-}
+})
+
+const checkStats = (name: string, pool: CoroutinePool.CoroutinePool, tasks: number) =>
+  Effect.map(pool.stats, (stats) => {
+    if (stats.acquired !== tasks || stats.rejected !== 0 || stats.active !== 0 || stats.waiting !== 0) {
+      throw new Error(`${name}: run not trusted: stats ${JSON.stringify(stats)}`)
+    }
+  })
+
+/** The pool: FIFO waiting with room for every client in the queue. */
+export const pool: Subject = poolSubject("CoroutinePool.withPermit", max, 1)
+
+/** The same, each task weighing 3 permits of 6. */
+export const weighted: Subject = poolSubject("CoroutinePool.withPermits(3), max 6", max * 3, 3)
 
 export const semaphore: Subject = {
   name: "Semaphore.withPermits",
@@ -205,3 +217,61 @@ const promiseFloor: Subject = {
 
 /** The Semaphore is measured apart, see run.ts. */
 export const peers: ReadonlyArray<Subject> = [pLimitSubject, pQueue, asyncSema, cockatiel, effectFloor, promiseFloor]
+
+// The same tasks as elements of one `Effect.forEach` with `clients` at once
+// (a fiber forked per task), through `guard`: how a caller fans work out.
+const fanOut = <E>(probe: Probe, guard: (task: Effect.Effect<void>) => Effect.Effect<void, E>) =>
+  Effect.forEach(taskIds(probe.tasks), (task) => guard(effectTask(probe, task)), {
+    concurrency: clients,
+    discard: true
+  })
+
+const taskIds = (tasks: number) => Array.from({ length: tasks }, (_, task) => task)
+
+/** Fan-out: no limiter, `clients` tasks at once (the reference of case 2f). */
+export const fanOutFloor: Subject = {
+  name: "Effect.forEach, no limiter (floor)",
+  run: (tasks) =>
+    Effect.runPromise(
+      Effect.gen(function* () {
+        const probe = new Probe(tasks)
+        const ms = yield* timed(fanOut(probe, (task) => task))
+        return { ms, checks: probe.verify("Effect.forEach, no limiter (floor)", clients) } satisfies Sample
+      })
+    )
+}
+
+const fanOutPool = (name: string, max: number, permits: number): Subject => ({
+  name,
+  run: (tasks) =>
+    Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const pool = yield* CoroutinePool.make({ max, maxWaiting: clients })
+          const probe = new Probe(tasks)
+          const guard = pool.withPermits(permits)
+          const ms = yield* timed(fanOut(probe, guard))
+          yield* checkStats(name, pool, tasks)
+          return { ms, checks: probe.verify(name, 2) } satisfies Sample
+        })
+      )
+    )
+})
+
+/** Fan-out through the pool, 2 at a time: 1 permit of 2, and 3 permits of 6. */
+export const fanOutPools: ReadonlyArray<Subject> = [
+  fanOutPool("Effect.forEach + CoroutinePool.withPermit", max, 1),
+  fanOutPool("Effect.forEach + CoroutinePool.withPermits(3), max 6", max * 3, 3),
+  {
+    name: "Effect.forEach + Semaphore.withPermits(1)",
+    run: (tasks) =>
+      Effect.runPromise(
+        Effect.gen(function* () {
+          const semaphore = yield* Semaphore.make(max)
+          const probe = new Probe(tasks)
+          const ms = yield* timed(fanOut(probe, semaphore.withPermits(1)))
+          return { ms, checks: probe.verify("Effect.forEach + Semaphore.withPermits(1)", max) } satisfies Sample
+        })
+      )
+  }
+]

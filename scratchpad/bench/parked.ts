@@ -111,15 +111,15 @@ export const semaphoreTake = (waiters: number) =>
 
 export const pool = (waiters: number) =>
   measureParked(
-    "CoroutinePool.withPermitWaiting",
+    "CoroutinePool.withPermit",
     waiters,
     Effect.gen(function* () {
       const pool = yield* CoroutinePool.make({ max: 1, maxWaiting: waiters })
-      yield* Effect.forkScoped(pool.withPermit("blocker")(Effect.never), { startImmediately: true })
+      yield* Effect.forkScoped(pool.withPermit(Effect.never, { worker: "blocker" }), { startImmediately: true })
       const stats = yield* pool.stats
       if (stats.active !== 1) throw new Error(`CoroutinePool: the blocker holds no permit: ${JSON.stringify(stats)}`)
       return {
-        park: (i: number) => pool.withPermitWaiting(i)(Effect.void),
+        park: () => pool.withPermit(Effect.void),
         parked: Effect.map(pool.stats, (stats) => stats.waiting)
       }
     })

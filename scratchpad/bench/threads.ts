@@ -5,7 +5,7 @@
 //   every task (`withPermit`); each task `Effect.sleep`s 1 ms, so they all
 //   wait at the same time.
 // - fibers, 64 at a time: the same through a pool of 64 permits with
-//   `withPermitWaiting`, i.e. the concurrency of the thread pool below, to
+//   queued `withPermit`, i.e. the concurrency of the thread pool below, to
 //   show which part of the difference is concurrency and which is mechanism.
 // - fibers, no pool: the same fibers unguarded, the floor that shows what the
 //   pool itself adds.
@@ -49,7 +49,7 @@ const fibersName = (permits: Permits): string =>
     ? "fibers, no pool (floor)"
     : permits === "all"
       ? "fibers, pool max=tasks (all admitted)"
-      : `fibers, pool max=${permits} (withPermitWaiting)`
+      : `fibers, pool max=${permits} (withPermit, queued)`
 
 const fibers = (permits: Permits): Subject => {
   const name = fibersName(permits)
@@ -61,16 +61,11 @@ const fibers = (permits: Permits): Subject => {
           Effect.gen(function* () {
             const max = permits === "none" || permits === "all" ? tasks : permits
             const pool = yield* CoroutinePool.make({ max, maxWaiting: tasks })
-            const guard =
-              permits === "none"
-                ? () => (task: Effect.Effect<void>) => task
-                : permits === "all"
-                  ? pool.withPermit
-                  : pool.withPermitWaiting
+            const guard = permits === "none" ? (task: Effect.Effect<void>) => task : pool.withPermits(1)
             const probe = new Probe(tasks)
             const ids = Array.from({ length: tasks }, (_, task) => task)
             const ms = yield* timed(
-              Effect.forEach(ids, (task) => guard(task)(sleepTask(probe, task, max)), {
+              Effect.forEach(ids, (task) => guard(sleepTask(probe, task, max)), {
                 concurrency: "unbounded",
                 discard: true
               })

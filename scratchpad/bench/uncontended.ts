@@ -1,4 +1,4 @@
-// Case 1: uncontended try-with-permit. One caller takes a permit if one is
+// Case 1: uncontended with-permit. One caller takes a permit if one is
 // free, runs a no-op holding it and gives it back, N times in a row. Nobody
 // else holds permits, so every call is admitted: this is the fixed cost a
 // permit adds to every call on the fast path.
@@ -39,7 +39,11 @@ const checked = (subject: string, calls: number, admitted: number, ms: number): 
 // The pool with its defaults, and without its wait/hold histograms (`timing:
 // false`), which read the clock twice per permit: the difference is what
 // timing costs on this machine.
-const poolSubject = (name: string, options: Omit<CoroutinePool.Options, "max">): Subject => ({
+const poolSubject = (
+  name: string,
+  options: Omit<CoroutinePool.Options, "max">,
+  call: (pool: CoroutinePool.CoroutinePool) => Effect.Effect<unknown, unknown>
+): Subject => ({
   name,
   run: (calls) =>
     Effect.runPromise(
@@ -50,7 +54,7 @@ const poolSubject = (name: string, options: Omit<CoroutinePool.Options, "max">):
           const ms = yield* timed(
             loop(
               calls,
-              () => pool.withPermit(0)(Effect.void),
+              () => call(pool),
               () => {
                 admitted++
               }
@@ -66,8 +70,13 @@ const poolSubject = (name: string, options: Omit<CoroutinePool.Options, "max">):
     )
 })
 
-const pool = poolSubject("CoroutinePool.withPermit", {})
-const poolUntimed = poolSubject("CoroutinePool.withPermit, timing: false", { timing: false })
+const pool = poolSubject("CoroutinePool.withPermit", {}, (pool) => pool.withPermit(Effect.void))
+const poolUntimed = poolSubject("CoroutinePool.withPermit, timing: false", { timing: false }, (pool) =>
+  pool.withPermit(Effect.void)
+)
+const poolIfAvailable = poolSubject("CoroutinePool.withPermitIfAvailable", {}, (pool) =>
+  pool.withPermitIfAvailable(Effect.void)
+)
 
 const semaphore: Subject = {
   name: "Semaphore.withPermitsIfAvailable",
@@ -178,6 +187,7 @@ const cockatiel: Subject = {
 export const subjects: ReadonlyArray<Subject> = [
   semaphore,
   pool,
+  poolIfAvailable,
   poolUntimed,
   refCounter,
   effectLoop,

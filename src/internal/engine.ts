@@ -18,8 +18,8 @@
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
-import { rejected, type PoolRejected, type WorkerId } from "./errors.ts"
-import type { Ledger } from "./ledger.ts"
+import { type PoolRejected, rejected, type WorkerId } from "./errors.ts"
+import type { Ledger, WorkerTag } from "./ledger.ts"
 
 // Where a caller stands. Only the engine's transitions change it.
 export const Waiting = 0
@@ -28,59 +28,109 @@ export const Granted = 1
 export const Asking = 2
 // Its permits came back (released or lost): nothing more to do.
 export const Ended = 3
-// Turned away (by its source's answer, the pool's close, a resize): `failure`
-// says with what.
+// Turned away (by its source's answer, the pool's close, a resize): `continuation`
+// fails with what.
 export const Refused = 4
 export type Status = typeof Waiting | typeof Granted | typeof Asking | typeof Ended | typeof Refused
+
+// The lines a caller may sit in.
+export const Nowhere = 0
+export const Queued = 1
+export const Holding = 2
+export const Scoped = 3
+export type Place = typeof Nowhere | typeof Queued | typeof Holding | typeof Scoped
 
 // A caller that asks for, waits for or holds permits. It sits in at most one
 // line at a time (the queue, the fiber holders, the scoped holders), and each
 // line is doubly linked, so leaving one (interruption, timeout, release) is
-// O(1) wherever the caller stands.
+// O(1) wherever the caller stands. Kept small, since every queued fiber has
+// one: its status, its place and its flags share one number.
 export class Caller {
-  status: Status = Waiting
+  // Status in bits 0-2, place in bits 3-4, then `wait`, `asking`, `gone`.
+  private state = 0
   // Set once a queued caller's fiber has parked; cleared when it is woken.
   resume: ((effect: Effect.Effect<unknown, unknown>) => void) | undefined = undefined
-  // What a parked caller goes on with once granted (its work, whose context
-  // is its fiber's); `undefined`: it looks again at its status.
-  then: Effect.Effect<unknown, unknown> | undefined = undefined
-  line: Line | undefined = undefined
+  // What a woken caller goes on with: its work once granted, its failure
+  // once turned away; `undefined`: it looks again at its status.
+  continuation: Effect.Effect<unknown, unknown> | undefined
   prev: Caller | undefined = undefined
   next: Caller | undefined = undefined
-  // When it queued, then when it was admitted (millis of the pool's clock).
-  since = 0
-  // Whether it may queue when nothing is free (its source answers later).
-  wait = false
-  // A queued caller whose source is being asked for it (the head of the queue).
-  asking = false
-  // Its fiber left (interrupted, timed out) while its source was being
-  // asked: a grant that arrives goes straight back.
-  gone = false
-  // When a queued caller asks its source again (millis of the clock).
-  due = 0
-  // What the source granted (a lease), kept until the permits come back.
-  grant: unknown = undefined
-  // What it was turned away with (status Refused): a `Cause`.
-  failure: unknown = undefined
+  // When it queued, then when its hold began (millis of the pool's clock,
+  // from the pool's start; `undefined`: its hold is not timed).
+  since: number | undefined = undefined
   readonly worker: WorkerId
   permits: number
   // The caller's fiber: interrupted when the pool closes while it holds.
   readonly fiber: Fiber.Fiber<unknown, unknown> | undefined
 
-  constructor(worker: WorkerId, permits: number, fiber: Fiber.Fiber<unknown, unknown> | undefined) {
+  constructor(
+    worker: WorkerId,
+    permits: number,
+    fiber: Fiber.Fiber<unknown, unknown> | undefined,
+    continuation: Effect.Effect<unknown, unknown> | undefined
+  ) {
     this.worker = worker
     this.permits = permits
     this.fiber = fiber
+    this.continuation = continuation
   }
+
+  get status(): Status {
+    return (this.state & 7) as Status
+  }
+  set status(value: Status) {
+    this.state = (this.state & ~7) | value
+  }
+  get place(): Place {
+    return ((this.state >> 3) & 3) as Place
+  }
+  set place(value: Place) {
+    this.state = (this.state & ~24) | (value << 3)
+  }
+  // Whether it may queue when nothing is free (its source answers later).
+  get wait(): boolean {
+    return (this.state & 32) !== 0
+  }
+  set wait(value: boolean) {
+    this.state = value ? this.state | 32 : this.state & ~32
+  }
+  // A queued caller whose source is being asked for it (the head of the queue).
+  get asking(): boolean {
+    return (this.state & 64) !== 0
+  }
+  set asking(value: boolean) {
+    this.state = value ? this.state | 64 : this.state & ~64
+  }
+  // Its fiber left (interrupted, timed out) while its source was being
+  // asked: a grant that arrives goes straight back.
+  get gone(): boolean {
+    return (this.state & 128) !== 0
+  }
+  set gone(value: boolean) {
+    this.state = value ? this.state | 128 : this.state & ~128
+  }
+}
+
+/** A caller of a source that must be asked. */
+export class Asker extends Caller {
+  // What the source granted (a lease), kept until the permits come back.
+  grant: unknown = undefined
+  // When a queued caller asks its source again (millis of the clock).
+  due = 0
 }
 
 export class Line {
   head: Caller | undefined = undefined
   tail: Caller | undefined = undefined
   size = 0
+  readonly place: Place
+
+  constructor(place: Place) {
+    this.place = place
+  }
 
   push(caller: Caller): void {
-    caller.line = this
+    caller.place = this.place
     caller.prev = this.tail
     if (this.tail === undefined) this.head = caller
     else this.tail.next = caller
@@ -93,7 +143,7 @@ export class Line {
     else caller.prev.next = caller.next
     if (caller.next === undefined) this.tail = caller.prev
     else caller.next.prev = caller.prev
-    caller.line = undefined
+    caller.place = Nowhere
     caller.prev = undefined
     caller.next = undefined
     this.size--
@@ -128,8 +178,6 @@ export interface Source {
 // not wait), or by the source's answer.
 export type Refusal = Exclude<PoolRejected["reason"], "timeout" | "closed">
 
-type WorkerTag = "Acquired" | "Rejected" | "Released" | "Queued" | "TimedOut" | "Abandoned"
-
 export class Engine {
   active = 0
   // Permits asked for by callers whose answer has not come yet.
@@ -141,11 +189,11 @@ export class Engine {
   // needs one (a call that answers `None` does not).
   refusal: PoolRejected["reason"] = "full"
   refusalRetryAfter: number | undefined = undefined
-  readonly queue = new Line()
+  readonly queue = new Line(Queued)
   // Fibers holding permits inside `withPermit`, so closing can interrupt them.
-  readonly holders = new Line()
+  readonly holders = new Line(Holding)
   // Permits held by scopes (`acquire`).
-  readonly scoped = new Line()
+  readonly scoped = new Line(Scoped)
   // Permits taken with `tryAcquire`, per worker, oldest first: the only ones
   // `release` may return.
   readonly manual = new Map<WorkerId, Array<Caller>>()
@@ -167,12 +215,25 @@ export class Engine {
     return this.queue.size
   }
 
+  private lineOf(caller: Caller): Line | undefined {
+    switch (caller.place) {
+      case Queued:
+        return this.queue
+      case Holding:
+        return this.holders
+      case Scoped:
+        return this.scoped
+      default:
+        return undefined
+    }
+  }
+
   /** The permits taken, as events show them. */
   get shown(): number {
     return this.source.shown(this)
   }
 
-  private publish(tag: WorkerTag, caller: { readonly worker: WorkerId; readonly permits: number }) {
+  private publish(tag: WorkerTag, caller: Caller) {
     this.ledger.publish(tag, caller.worker, caller.permits, this)
   }
 
@@ -186,48 +247,61 @@ export class Engine {
   // ---------------------------------------------------------------------------
 
   /**
-   * A caller asks for `permits`: granted at once (status Granted, a fiber
-   * holder), asking its source (status Asking), queued (status Waiting, when
-   * `wait` and there is room), or turned away: then `undefined`, with the
-   * reason in `refusal`.
+   * Whether `enter` would take in a caller asking for `permits` now (grant,
+   * ask its source or queue it) rather than turn it away.
    */
-  enter(
-    worker: WorkerId,
-    permits: number,
-    fiber: Fiber.Fiber<unknown, unknown> | undefined,
-    wait: boolean
-  ): Caller | undefined {
+  admits(permits: number, wait: boolean): boolean {
+    if (this.closed) return false
+    if (this.queue.size === 0 && this.source.take(this, permits) !== "none") return true
+    return wait && this.queue.size < this.maxWaiting
+  }
+
+  /**
+   * Turns away a caller `admits` said no to: counted and published, the
+   * reason kept in `refusal`.
+   */
+  reject(worker: WorkerId, permits: number, wait: boolean): void {
     if (this.closed) {
       this.ledger.refused.closed++
       this.refusal = "closed"
       this.refusalRetryAfter = undefined
-      return undefined
+    } else this.refuse(worker, permits, wait, "full", undefined)
+  }
+
+  /**
+   * A caller asks for its permits: granted at once (status Granted, a fiber
+   * holder), asking its source (status Asking), queued (status Waiting, when
+   * `wait` and there is room), or turned away: then `false`, with the
+   * reason in `refusal`.
+   */
+  enter(caller: Caller, wait: boolean): boolean {
+    const permits = caller.permits
+    if (this.closed) {
+      this.reject(caller.worker, permits, wait)
+      return false
     }
     if (this.queue.size === 0) {
       const take = this.source.take(this, permits)
       if (take === "taken") {
-        const caller = new Caller(worker, permits, fiber)
         this.admit(caller, undefined)
         this.holders.push(caller)
-        return caller
+        return true
       }
       if (take === "ask") {
-        const caller = new Caller(worker, permits, fiber)
         caller.wait = wait
         caller.status = Asking
         this.asking += permits
         this.source.ask(this, caller)
-        return caller
+        return true
       }
     }
     if (wait && this.queue.size < this.maxWaiting) {
-      const caller = new Caller(worker, permits, fiber)
       caller.wait = wait
       this.queue_(caller)
-      return caller
+      return true
     }
-    this.refuse({ worker, permits }, wait, "full", undefined)
-    return undefined
+    this.refuse(caller.worker, permits, wait, "full", undefined)
+    return false
   }
 
   private queue_(caller: Caller): void {
@@ -239,14 +313,15 @@ export class Engine {
 
   // Turns a caller away at once: counted and published, the reason kept.
   private refuse(
-    caller: { readonly worker: WorkerId; readonly permits: number },
+    worker: WorkerId,
+    permits: number,
     wait: boolean,
     reason: Refusal,
     retryAfter: number | undefined
   ): void {
     const refusal = wait && this.maxWaiting > 0 && reason === "full" ? "queue-full" : reason
     this.ledger.refused[refusal]++
-    this.publish("Rejected", caller)
+    this.ledger.publish("Rejected", worker, permits, this)
     this.refusal = refusal
     this.refusalRetryAfter = retryAfter
   }
@@ -261,7 +336,7 @@ export class Engine {
   private admit(caller: Caller, since: number | undefined): void {
     caller.status = Granted
     this.active += caller.permits
-    caller.since = this.ledger.admitted(since)
+    caller.since = since === undefined ? this.ledger.admittedNow() : this.ledger.admitted(since)
     this.publish("Acquired", caller)
   }
 
@@ -274,7 +349,7 @@ export class Engine {
    * becomes a fiber holder and is woken; or, if it has gone or the pool has
    * closed meanwhile, the permits go straight back.
    */
-  granted(caller: Caller, grant: unknown): void {
+  granted(caller: Asker, grant: unknown): void {
     // A newcomer still waiting for this answer when the pool closed (a
     // queued caller was turned away by the close itself).
     const closedMeanwhile = this.closed && caller.status === Asking && !caller.gone
@@ -286,8 +361,8 @@ export class Engine {
       if (closedMeanwhile) this.turnAway(caller, Cause.fail(this.closedRejection(caller.worker)))
       return
     }
-    const since = caller.line === this.queue ? caller.since : undefined
-    if (caller.line === this.queue) this.queue.remove(caller)
+    const since = caller.place === Queued ? (caller.since as number) : undefined
+    if (caller.place === Queued) this.queue.remove(caller)
     this.admit(caller, since)
     this.holders.push(caller)
     this.wake(caller)
@@ -309,9 +384,9 @@ export class Engine {
     }
     // Still queued, it waits for its next poll; a newcomer queues, or is
     // turned away. Either is woken to go on.
-    if (caller.line !== this.queue) {
+    if (caller.place !== Queued) {
       if (!caller.wait || this.queue.size >= this.maxWaiting) {
-        this.refuse(caller, caller.wait, reason, retryAfter)
+        this.refuse(caller.worker, caller.permits, caller.wait, reason, retryAfter)
         this.turnAway(caller, Cause.fail(this.refused_(caller.worker)))
         return
       }
@@ -325,7 +400,7 @@ export class Engine {
   failed(caller: Caller, failure: Cause.Cause<unknown>): void {
     this.stopAsking(caller)
     if (caller.gone || caller.status === Refused) return
-    if (caller.line === this.queue) {
+    if (caller.place === Queued) {
       this.queue.remove(caller)
       this.publish("Abandoned", caller)
       this.turnAway(caller, failure)
@@ -343,7 +418,7 @@ export class Engine {
   // Wakes `caller` to fail with `failure`.
   private turnAway(caller: Caller, failure: Cause.Cause<unknown>): void {
     caller.status = Refused
-    caller.failure = failure
+    caller.continuation = Effect.failCause(failure)
     this.wake(caller)
     this.resumeWoken()
   }
@@ -386,7 +461,7 @@ export class Engine {
     caller.resume = undefined
     caller.gone = true
     if (caller.status === Granted) this.release(caller)
-    else if (caller.status === Waiting && caller.line === this.queue) {
+    else if (caller.status === Waiting && caller.place === Queued) {
       this.queue.remove(caller)
       this.publish("Abandoned", caller)
       this.handOff()
@@ -413,7 +488,7 @@ export class Engine {
         break
       }
       this.queue.remove(caller)
-      this.admit(caller, caller.since)
+      this.admit(caller, caller.since as number)
       this.holders.push(caller)
       this.wake(caller)
       caller = this.queue.head
@@ -445,7 +520,7 @@ export class Engine {
   }
 
   // Resumes woken callers once the transition that woke them is complete:
-  // straight into their work when granted (`then`), with their failure when
+  // straight into their work when granted (`continuation`), with their failure when
   // turned away, or to look again. Each runs on the spot until it next
   // suspends, like a completed Deferred's waiters, without a trip through
   // the scheduler. Callers woken meanwhile (a resumed fiber may release at
@@ -460,8 +535,7 @@ export class Engine {
         const resume = caller.resume
         caller.resume = undefined
         if (resume === undefined) continue
-        if (caller.status === Refused) resume(Effect.failCause(caller.failure as Cause.Cause<unknown>))
-        else resume(caller.status === Granted && caller.then !== undefined ? caller.then : Effect.void)
+        resume(caller.status !== Waiting && caller.continuation !== undefined ? caller.continuation : Effect.void)
       }
     } finally {
       this.woken.length = 0
@@ -475,7 +549,7 @@ export class Engine {
 
   /** Files a granted caller's permits under its worker, for `release`. */
   keepByHand(caller: Caller): void {
-    if (caller.line !== undefined) caller.line.remove(caller)
+    this.lineOf(caller)?.remove(caller)
     const taken = this.manual.get(caller.worker)
     if (taken === undefined) this.manual.set(caller.worker, [caller])
     else taken.push(caller)
@@ -522,7 +596,7 @@ export class Engine {
   /** A fiber holder, or a scope, is done with its permits. */
   release(caller: Caller): void {
     if (caller.status !== Granted) return
-    if (caller.line !== undefined) caller.line.remove(caller)
+    this.lineOf(caller)?.remove(caller)
     this.released(caller, caller.permits)
   }
 
@@ -533,7 +607,7 @@ export class Engine {
    */
   lose(caller: Caller, publish: () => void): boolean {
     if (caller.status !== Granted) return false
-    if (caller.line !== undefined) caller.line.remove(caller)
+    this.lineOf(caller)?.remove(caller)
     const taken = this.manual.get(caller.worker)
     const index = taken?.indexOf(caller) ?? -1
     if (taken !== undefined && index >= 0) {
@@ -575,7 +649,7 @@ export class Engine {
         if (caller.asking) caller.gone = true
         this.publish("Abandoned", caller)
         caller.status = Refused
-        caller.failure = tooMany(caller)
+        caller.continuation = Effect.failCause(tooMany(caller))
         this.wake(caller)
       }
       caller = next
@@ -598,7 +672,7 @@ export class Engine {
       if (caller.asking) this.stopAsking(caller)
       this.publish("Abandoned", caller)
       caller.status = Refused
-      caller.failure = Cause.fail(this.closedRejection(caller.worker))
+      caller.continuation = Effect.fail(this.closedRejection(caller.worker))
       this.wake(caller)
     }
     this.resumeWoken()

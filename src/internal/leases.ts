@@ -16,7 +16,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as PoolStore from "../PoolStore.ts"
-import type { Caller, Engine, Source } from "./engine.ts"
+import type { Asker, Caller, Engine, Source } from "./engine.ts"
 import type { WorkerId } from "./errors.ts"
 import type { Event, Ledger } from "./ledger.ts"
 import type { Hooks } from "./pool.ts"
@@ -70,7 +70,8 @@ interface Hold {
   returned: Fiber.Fiber<number, PoolStore.PoolStoreError> | undefined
 }
 
-const holdOf = (caller: Caller) => caller.grant as Hold
+// Every caller of a shared pool is an `Asker`.
+const holdOf = (caller: Caller) => (caller as Asker).grant as Hold
 
 /** The source: ask the store while this process holds fewer than `max`; show the store's holders. */
 export class Leases implements Source {
@@ -80,11 +81,11 @@ export class Leases implements Source {
   reported = 0
   // How the store is asked and a lease goes back to it: set by `hooks`,
   // which knows the store.
-  askStore: (caller: Caller) => void = () => {}
+  askStore: (caller: Asker) => void = () => {}
   releaseLease: (caller: Caller, permits: number) => void = () => {}
 
   ask(_: Engine, caller: Caller) {
-    this.askStore(caller)
+    this.askStore(caller as Asker)
   }
 
   take(engine: Engine, permits: number) {
@@ -158,7 +159,7 @@ export const hooks =
       }
 
       const publishLost = (worker: WorkerId) => () => {
-        ledger.count("Lost")
+        ledger.totals.Lost++
         ledger.emit({ _tag: "Lost", worker, active: leases.reported, max: engine.max, waiting: engine.waiting })
       }
 
@@ -258,7 +259,7 @@ export const hooks =
       // The store's answer to an ask, applied to the engine as it arrives,
       // in the fiber that asked the store: never lost to an interrupt of the
       // caller, which has only to wait for it (or leave, and let a grant go back).
-      const answer = (caller: Caller, sent: number, exit: Exit.Exit<PoolStore.Admission, LeaseError>) => {
+      const answer = (caller: Asker, sent: number, exit: Exit.Exit<PoolStore.Admission, LeaseError>) => {
         if (Exit.isFailure(exit)) {
           const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
           // Failing open: admitted without a lease when the store could not
@@ -329,15 +330,10 @@ export const hooks =
         check: errors.worker,
         // Returns once the store has the leases back (a release's failure
         // is the caller's to see).
-        released: (callers) =>
-          Effect.forEach(
-            callers,
-            (caller) => {
-              const returned = holdOf(caller).returned
-              return returned === undefined ? Effect.void : Fiber.join(returned)
-            },
-            { discard: true }
-          ),
+        released: (caller) => {
+          const returned = holdOf(caller).returned
+          return returned === undefined ? undefined : Effect.asVoid(Fiber.join(returned))
+        },
         closing: Effect.suspend(() => Fiber.awaitAll(Array.from(returning))).pipe(Effect.asVoid),
         resizable: (size) => (size === max ? undefined : errors.mismatch(size))
       } satisfies Hooks<LeaseError>

@@ -23,6 +23,9 @@ export interface Figures {
   readonly waiting: number
 }
 
+/** The events about one worker every pool publishes. */
+export type WorkerTag = "Acquired" | "Rejected" | "Released" | "Queued" | "TimedOut" | "Abandoned"
+
 /** Any event a pool publishes: the base events, and those its source adds. */
 export interface Event {
   readonly _tag: string
@@ -41,6 +44,10 @@ export class Buckets {
   min = Number.MAX_VALUE
   max = -Number.MAX_VALUE
 
+  // The last value observed and its bucket, which `repeat` counts again.
+  last = 0
+  lastBucket = 0
+
   observe(value: number): void {
     let bucket = 0
     while (bucket < boundaries.length && value > (boundaries[bucket] as number)) bucket++
@@ -49,6 +56,23 @@ export class Buckets {
     this.sum += value
     if (value < this.min) this.min = value
     if (value > this.max) this.max = value
+    this.last = value
+    this.lastBucket = bucket
+  }
+
+  /** Observes 0 (a wait that did not happen). */
+  zero(): void {
+    this.counts[0] = (this.counts[0] as number) + 1
+    this.count++
+    if (this.min > 0) this.min = 0
+    if (this.max < 0) this.max = 0
+  }
+
+  /** Counts a value that was not measured as the last one measured. */
+  repeat(): void {
+    this.counts[this.lastBucket] = (this.counts[this.lastBucket] as number) + 1
+    this.count++
+    this.sum += this.last
   }
 
   // Cumulative counts per upper bound, as Effect's own histograms report them
@@ -64,15 +88,8 @@ export class Buckets {
 }
 
 export class Ledger {
-  // Events published, by tag: every base tag, plus whatever a source adds.
-  readonly totals: Record<string, number> = {
-    Acquired: 0,
-    Rejected: 0,
-    Released: 0,
-    Queued: 0,
-    TimedOut: 0,
-    Abandoned: 0
-  }
+  // Events published, by tag (`Lost`: a shared pool's leases).
+  readonly totals = { Acquired: 0, Rejected: 0, Released: 0, Queued: 0, TimedOut: 0, Abandoned: 0, Lost: 0 }
   // Callers turned away, by the reason they were given (`timeout` is `TimedOut`).
   readonly refused = { full: 0, "queue-full": 0, closed: 0, warming: 0 }
   // Events a subscriber missed because it fell `capacity` behind.
@@ -91,48 +108,106 @@ export class Ledger {
   // The clock that times waits and holds, unless `timing` is off.
   readonly clock: Clock.Clock | undefined
 
-  constructor(pubsub: PubSub.PubSub<Take.Take<Event>>, capacity: number, clock: Clock.Clock | undefined) {
+  // Hold times are measured on 1 in `sampling` admissions without a wait
+  // (on average, at random intervals so that no periodic workload is seen
+  // through one phase of it); the others are counted as the last one
+  // measured. Admissions after a wait read the clock anyway: always measured.
+  readonly sampling: number
+  private untilSample = 1
+  private seed = 0x9e3779b9
+
+  constructor(
+    pubsub: PubSub.PubSub<Take.Take<Event>>,
+    capacity: number,
+    clock: Clock.Clock | undefined,
+    sampling: number
+  ) {
     this.pubsub = pubsub
     this.capacity = capacity
     this.clock = clock
+    this.origin = clock === undefined ? 0 : clock.currentTimeMillisUnsafe()
+    this.sampling = sampling
     this.waitSeconds = clock === undefined ? undefined : new Buckets()
     this.holdSeconds = clock === undefined ? undefined : new Buckets()
   }
 
-  /** Millis of the pool's clock; 0 when timing is off (the clock is never read). */
+  // The clock's reading when the pool was made: times are kept from it, as
+  // small integers (the epoch's millis would each take a heap number).
+  private readonly origin: number
+
+  /** Millis of the pool's clock since the pool was made; 0 when timing is off (the clock is never read). */
   now(): number {
-    return this.clock === undefined ? 0 : this.clock.currentTimeMillisUnsafe()
+    return this.clock === undefined ? 0 : this.clock.currentTimeMillisUnsafe() - this.origin
   }
 
   /**
-   * Permits are taken after a wait that began at `since` (`undefined`: no
-   * wait): answers the time of admission.
+   * Permits are taken without a wait: it lasted 0 ms, no clock is read for
+   * that. Answers when the hold began, or `undefined` when it is not timed.
    */
-  admitted(since: number | undefined): number {
-    if (this.clock === undefined) return 0
-    const now = this.clock.currentTimeMillisUnsafe()
-    this.waitSeconds?.observe(since === undefined ? 0 : (now - since) / 1000)
+  admittedNow(): number | undefined {
+    if (this.clock === undefined) return undefined
+    ;(this.waitSeconds as Buckets).zero()
+    if (--this.untilSample > 0) return undefined
+    this.untilSample = this.nextSample()
+    return this.clock.currentTimeMillisUnsafe() - this.origin
+  }
+
+  /** Permits are taken after a wait that began at `since`: answers the time of admission. */
+  admitted(since: number): number | undefined {
+    if (this.clock === undefined) return undefined
+    const now = this.clock.currentTimeMillisUnsafe() - this.origin
+    ;(this.waitSeconds as Buckets).observe((now - since) / 1000)
     return now
   }
 
-  /** Permits taken at `since` came back. */
-  held(since: number): void {
+  /** Permits whose hold began at `since` (`undefined`: not timed) came back. */
+  held(since: number | undefined): void {
     if (this.clock === undefined) return
-    this.holdSeconds?.observe((this.clock.currentTimeMillisUnsafe() - since) / 1000)
+    if (since === undefined) (this.holdSeconds as Buckets).repeat()
+    else (this.holdSeconds as Buckets).observe((this.clock.currentTimeMillisUnsafe() - this.origin - since) / 1000)
+  }
+
+  // A whole number from 1 to 2 × sampling - 1, evenly (xorshift32): the
+  // admissions until the next measured one, `sampling` on average.
+  private nextSample(): number {
+    if (this.sampling === 1) return 1
+    let x = this.seed
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    this.seed = x >>> 0
+    return 1 + (this.seed % (2 * this.sampling - 1))
   }
 
   /** Counts a worker's event and publishes it with the pool's figures right after it. */
-  publish(_tag: string, worker: WorkerId, permits: number, figures: Figures): void {
-    this.totals[_tag] = (this.totals[_tag] ?? 0) + 1
+  publish(_tag: WorkerTag, worker: WorkerId, permits: number, figures: Figures): void {
+    // One named field per tag: a keyed update would cost more than the
+    // rest of this method on the paths every call takes.
+    const totals = this.totals
+    switch (_tag) {
+      case "Acquired":
+        totals.Acquired++
+        break
+      case "Released":
+        totals.Released++
+        break
+      case "Rejected":
+        totals.Rejected++
+        break
+      case "Queued":
+        totals.Queued++
+        break
+      case "TimedOut":
+        totals.TimedOut++
+        break
+      case "Abandoned":
+        totals.Abandoned++
+        break
+    }
     if (this.listeners === 0) return
     const event = { _tag, worker, active: figures.shown, max: figures.max, waiting: figures.waiting }
     // A single permit, the usual case, goes without saying.
     this.emit(permits === 1 ? event : { ...event, permits })
-  }
-
-  /** Counts an event of a source's own (it must have a total). */
-  count(_tag: string): void {
-    this.totals[_tag] = (this.totals[_tag] ?? 0) + 1
   }
 
   resized(from: number, figures: Figures): void {
@@ -178,5 +253,5 @@ export class Ledger {
 }
 
 /** A ledger whose hub holds up to `capacity` events per subscriber. */
-export const make = (capacity: number, clock: Clock.Clock | undefined): Effect.Effect<Ledger> =>
-  Effect.map(PubSub.sliding<Take.Take<Event>>(capacity), (pubsub) => new Ledger(pubsub, capacity, clock))
+export const make = (capacity: number, clock: Clock.Clock | undefined, sampling: number): Effect.Effect<Ledger> =>
+  Effect.map(PubSub.sliding<Take.Take<Event>>(capacity), (pubsub) => new Ledger(pubsub, capacity, clock, sampling))

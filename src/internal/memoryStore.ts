@@ -50,7 +50,10 @@ export const make = (): Store => {
           for (const lease of entry.leases.values()) if (lease.deadline < earliest) earliest = lease.deadline
           return Effect.succeed<Admission>({ _tag: "Full", holders, retryAfter: earliest - now })
         }
-        const lease: Lease = permits === 1 ? { id: `lease-${++ids}`, fence: ++entry.fence, ttl } : { id: `lease-${++ids}`, fence: ++entry.fence, ttl, permits }
+        const lease: Lease =
+          permits === 1
+            ? { id: `lease-${++ids}`, fence: ++entry.fence, ttl }
+            : { id: `lease-${++ids}`, fence: ++entry.fence, ttl, permits }
         entry.leases.set(lease.id, { deadline: now + ttl, permits })
         return Effect.succeed<Admission>({ _tag: "Granted", lease, holders: holders + permits })
       })

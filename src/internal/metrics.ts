@@ -70,19 +70,19 @@ export const register = (
       context,
       metrics.acquired,
       labels,
-      counted(() => totals.Acquired as number)
+      counted(() => totals.Acquired)
     ),
     series(
       context,
       metrics.released,
       labels,
-      counted(() => totals.Released as number)
+      counted(() => totals.Released)
     ),
     series(
       context,
       metrics.abandoned,
       labels,
-      counted(() => totals.Abandoned as number)
+      counted(() => totals.Abandoned)
     ),
     series(
       context,
@@ -106,7 +106,7 @@ export const register = (
       context,
       metrics.rejected,
       { pool, reason: "timeout" },
-      counted(() => totals.TimedOut as number)
+      counted(() => totals.TimedOut)
     ),
     series(
       context,

@@ -80,7 +80,11 @@ export interface PoolOptions {
   readonly maxWait: Duration.Duration | undefined
   readonly name: string
   readonly timing: boolean
+  readonly holdSampling: number
 }
+
+/** The largest `holdSampling`: one hold in 1,024 measured. */
+export const maxHoldSampling = 1024
 
 export const isPoolSize = (max: unknown): max is number => Number.isSafeInteger(max) && (max as number) >= 1
 
@@ -89,7 +93,8 @@ export const expectations = {
   maxWaiting: "a safe integer of zero or more",
   maxWait: 'a duration of zero or more, such as "5 seconds"',
   name: "a non-empty string",
-  timing: "true or false"
+  timing: "true or false",
+  holdSampling: "a whole number from 1 to 1024"
 } as const
 
 /** Fails with `InvalidPoolOption`: `option` was `value`, `expected` would have done. */
@@ -109,7 +114,14 @@ export const decodePool = (
   defaultName: string
 ): Effect.Effect<PoolOptions, InvalidPoolSize | InvalidPoolOption> => {
   if (typeof options !== "object" || options === null) return invalid("options", options)
-  const { max, maxWaiting = 0, maxWait, name = defaultName, timing = true } = options as Record<string, unknown>
+  const {
+    max,
+    maxWaiting = 0,
+    maxWait,
+    name = defaultName,
+    timing = true,
+    holdSampling = 16
+  } = options as Record<string, unknown>
   if (!isPoolSize(max)) return Effect.fail(new InvalidPoolSize({ max }))
   if (!Number.isSafeInteger(maxWaiting) || (maxWaiting as number) < 0) return invalid("maxWaiting", maxWaiting)
   let wait: Duration.Duration | undefined
@@ -120,5 +132,19 @@ export const decodePool = (
   }
   if (typeof name !== "string" || name.length === 0) return invalid("name", name)
   if (typeof timing !== "boolean") return invalid("timing", timing)
-  return Effect.succeed({ max, maxWaiting: maxWaiting as number, maxWait: wait, name, timing })
+  if (
+    !Number.isSafeInteger(holdSampling) ||
+    (holdSampling as number) < 1 ||
+    (holdSampling as number) > maxHoldSampling
+  ) {
+    return invalid("holdSampling", holdSampling)
+  }
+  return Effect.succeed({
+    max,
+    maxWaiting: maxWaiting as number,
+    maxWait: wait,
+    name,
+    timing,
+    holdSampling: holdSampling as number
+  })
 }

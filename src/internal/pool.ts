@@ -15,10 +15,10 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as LogLevel from "effect/LogLevel"
-import * as Option from "effect/Option"
+import type * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Asking, type Caller, Engine, Granted, Refused, type Source, Waiting } from "./engine.ts"
+import { Asker, Asking, Caller, Engine, Granted, Refused, type Source, Waiting } from "./engine.ts"
 import { InvalidPermits, InvalidPoolSize, PermitNotHeld, PoolRejected, type WorkerId } from "./errors.ts"
 import { formatEvent, type PoolEvent } from "./events.ts"
 import * as Ledger from "./ledger.ts"
@@ -44,8 +44,8 @@ export interface Hooks<E> {
   readonly kept: (caller: Caller, owner: Fiber.Fiber<unknown, unknown> | undefined) => void
   /** A worker id the source cannot take: its error. */
   readonly check: (worker: WorkerId) => E | undefined
-  /** After permits came back: waiting for the source to take them, if it must. */
-  readonly released: (callers: ReadonlyArray<Caller>) => Effect.Effect<void, E> | undefined
+  /** After a caller's permits came back: waiting for the source to take them, if it must. */
+  readonly released: (caller: Caller) => Effect.Effect<void, E> | undefined
   /** The last step of closing, once every permit is back: the source's own. */
   readonly closing: Effect.Effect<void>
   /** `resize` to a valid `max`: the error when the source cannot change it. */
@@ -73,7 +73,10 @@ export interface Api<E, Event> {
     options?: PermitOptions
   ) => <A, E1, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<Option.Option<A>, E1 | InvalidPermits | E, R>
   readonly tryAcquire: (permits?: number, options?: PermitOptions) => Effect.Effect<boolean, InvalidPermits | E>
-  readonly release: (permits?: number, options?: PermitOptions) => Effect.Effect<void, PermitNotHeld | InvalidPermits | E>
+  readonly release: (
+    permits?: number,
+    options?: PermitOptions
+  ) => Effect.Effect<void, PermitNotHeld | InvalidPermits | E>
   /** Answers what the source granted (a lease), or `undefined`. */
   readonly acquire: (
     permits?: number,
@@ -95,12 +98,12 @@ export const stats = (engine: Engine, ledger: Ledger.Ledger) => {
     waiting: engine.waiting,
     max: engine.max,
     maxWaiting: engine.maxWaiting,
-    acquired: totals.Acquired as number,
-    rejected: totals.Rejected as number,
-    released: totals.Released as number,
-    queued: totals.Queued as number,
-    timedOut: totals.TimedOut as number,
-    abandoned: totals.Abandoned as number,
+    acquired: totals.Acquired,
+    rejected: totals.Rejected,
+    released: totals.Released,
+    queued: totals.Queued,
+    timedOut: totals.TimedOut,
+    abandoned: totals.Abandoned,
     dropped: ledger.dropped
   }
 }
@@ -125,7 +128,7 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
   makeHooks: (engine: Engine, ledger: Ledger.Ledger) => Effect.Effect<Hooks<E>, never, R | Scope.Scope>
 ) {
   const clock = options.timing ? yield* Effect.clockWith(Effect.succeed) : undefined
-  const ledger = yield* Ledger.make(eventBuffer, clock)
+  const ledger = yield* Ledger.make(eventBuffer, clock, options.holdSampling)
   const engine = new Engine(options.max, options.maxWaiting, source, ledger)
   // The source's own fibers (if any) start before the pool's finalizer is
   // registered, so they stop only after the pool has closed.
@@ -158,9 +161,8 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
   const holding = <A, E1, R1>(
     caller: Caller,
     mode: Mode,
-    self: Effect.Effect<A, E1, R1>,
-    scope: Scope.Scope | undefined
-  ): Effect.Effect<unknown, E1 | E, R1> => {
+    self: Effect.Effect<A, E1, R1>
+  ): Effect.Effect<unknown, E1 | E, R1 | Scope.Scope> => {
     switch (mode) {
       case Work:
         return hooks.hold(caller, self)
@@ -169,15 +171,18 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
       case Scoped: {
         engine.keepInScope(caller)
         hooks.kept(caller, caller.fiber)
-        return Effect.as(
-          Scope.addFinalizer(
-            scope as Scope.Scope,
-            Effect.suspend(() => {
-              engine.release(caller)
-              return Effect.ignore(hooks.released([caller]) ?? Effect.void)
-            })
-          ),
-          caller.grant
+        // Still inside the exit frame: given back if this is interrupted.
+        return Effect.flatMap(Effect.scope, (scope) =>
+          Effect.as(
+            Scope.addFinalizer(
+              scope,
+              Effect.suspend(() => {
+                engine.release(caller)
+                return Effect.ignore(hooks.released(caller) ?? Effect.void)
+              })
+            ),
+            caller instanceof Asker ? caller.grant : undefined
+          )
         )
       }
       case ByHand:
@@ -195,32 +200,36 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
   // `then`), turned away, or `maxWait` passes.
   // (`then` runs on the caller's own fiber, whose context it was built for.)
   const waitThen = (caller: Caller, then: Effect.Effect<unknown, unknown>): Effect.Effect<unknown, unknown> => {
-    if (source.asks) return waitAsking(caller, then)
-    if (maxWait === undefined) {
+    // A source may have answered already (turned it away: `then` is its failure).
+    const waiting = caller.status === Waiting || caller.status === Asking
+    if (maxWait === undefined && !(caller instanceof Asker)) {
       // One callback: the engine resumes it straight into `then`, or with
       // its failure.
-      caller.then = then
+      if (waiting) caller.continuation = then
       return Effect.callback((resume) => {
         if (caller.status === Waiting) caller.resume = resume
-        else resume(caller.status === Granted ? then : Effect.failCause(caller.failure as Cause.Cause<unknown>))
+        else resume(caller.continuation as Effect.Effect<unknown, unknown>)
       })
     }
+    // Woken to look again at its status.
+    if (waiting) caller.continuation = undefined
+    if (caller instanceof Asker) return waitAsking(caller, then)
     const parked = Effect.callback<unknown, unknown>((resume) => {
       if (caller.status === Waiting) caller.resume = resume
       else resume(Effect.void)
     })
-    return Effect.flatMap(Effect.timeoutOption(parked, maxWait), () => settled(caller, then))
+    return Effect.flatMap(Effect.timeoutOption(parked, maxWait as Duration.Duration), () => settled(caller, then))
   }
 
   const settled = (caller: Caller, then: Effect.Effect<unknown, unknown>) => {
-    if (caller.status === Refused) return Effect.failCause(caller.failure as Cause.Cause<unknown>)
+    if (caller.status === Refused) return caller.continuation as Effect.Effect<unknown, unknown>
     const rejected = engine.settle(caller)
     return rejected === undefined ? then : Effect.fail(rejected)
   }
 
   // A source that must be asked: a newcomer waits here for the answer to its
   // ask, and the head of the queue asks again at its poll.
-  const waitAsking = (caller: Caller, then: Effect.Effect<unknown, unknown>) =>
+  const waitAsking = (caller: Asker, then: Effect.Effect<unknown, unknown>) =>
     Effect.clockWith((clock) => {
       const now = () => clock.currentTimeMillisUnsafe()
       const deadline = maxWait === undefined ? Number.POSITIVE_INFINITY : now() + Duration.toMillis(maxWait)
@@ -255,93 +264,116 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
       return step
     })
 
-  // Every call: the exit frame first, the admission inside it.
+  // Every call: turned away at once when the pool would turn it away (no
+  // frame needed: it takes nothing); otherwise its exit frame first and the
+  // admission inside it.
   const call = <A, E1, R1>(
     self: Effect.Effect<A, E1, R1>,
     permits: number,
     worker: WorkerId | undefined,
     mode: Mode,
-    scope: Scope.Scope | undefined,
     traced: boolean
-  ): Effect.Effect<unknown, unknown, R1> => {
-    let caller: Caller | undefined
-    return Effect.onExitPrimitive(
-      Effect.suspend((): Effect.Effect<unknown, unknown, R1> => {
-        const fiber = Fiber.getCurrent()
-        const label = worker ?? (fiber?.id as WorkerId)
-        if (!traced && Observability.isTracing(fiber)) {
-          return Observability.spanned(spans[mode], name, label, call(self, permits, label, mode, scope, true))
-        }
-        if (permits !== 1) {
-          const invalid = invalidPermits(permits)
-          if (invalid !== undefined) return Effect.fail(invalid)
-        }
-        const unfit = hooks.check(label)
-        if (unfit !== undefined) return Effect.fail(unfit)
-        const entered = engine.enter(label, permits, mode === ByHand ? undefined : fiber, mode === Work || mode === Scoped)
-        if (entered === undefined) return turnedAway(label, mode)
-        caller = entered
-        if (entered.status === Granted) return holding(entered, mode, self, scope)
-        // Decided once granted (a local count's work needs no deciding).
-        const then =
-          mode === Work && !source.asks ? self : Effect.suspend(() => holding(entered, mode, self, scope))
-        const waited = waitThen(entered, then as Effect.Effect<unknown, unknown>) as Effect.Effect<unknown, unknown, R1>
-        // Asking a store for a call that may not wait: its rejection is `None` or `false`.
-        return mode === Maybe || mode === ByHand
-          ? Effect.catchIf(waited, isRejection, () => turnedAway(label, mode))
-          : waited
-      }),
-      (exit) => {
-        if (caller === undefined) return undefined
-        const status = caller.status
-        // Kept for a scope, or by hand: theirs to give back from now on.
-        if ((mode === Scoped || mode === ByHand) && Exit.isSuccess(exit)) return undefined
-        if (status === Granted) {
-          engine.release(caller)
-          return hooks.released([caller])
-        }
-        if (status === Waiting || status === Asking) engine.leave(caller)
-        return undefined
+  ): Effect.Effect<unknown, unknown, R1> =>
+    Effect.withFiber((fiber): Effect.Effect<unknown, unknown, R1> => {
+      const label = worker ?? (fiber.id as WorkerId)
+      if (!traced && Observability.isTracing(fiber)) {
+        return Observability.spanned(spans[mode], name, label, call(self, permits, label, mode, true))
       }
-    )
+      if (permits !== 1) {
+        const invalid = invalidPermits(permits)
+        if (invalid !== undefined) return Effect.fail(invalid)
+      }
+      const unfit = hooks.check(label)
+      if (unfit !== undefined) return Effect.fail(unfit)
+      const wait = mode === Work || mode === Scoped
+      if (!engine.admits(permits, wait)) {
+        engine.reject(label, permits, wait)
+        return turnedAway(label, mode)
+      }
+      const holder = mode === ByHand ? undefined : fiber
+      const work = self as Effect.Effect<unknown, unknown>
+      return guarded(
+        source.asks ? new Asker(label, permits, holder, work) : new Caller(label, permits, holder, work),
+        mode
+      ) as Effect.Effect<unknown, unknown, R1>
+    })
+
+  // One function is both the admission (run by `suspend`, with no
+  // argument) and the exit frame (run with the exit): a queued caller keeps
+  // one closure, not two, for as long as it waits. The caller carries its
+  // work in `then`.
+  const guarded = (caller: Caller, mode: Mode): Effect.Effect<unknown, unknown> => {
+    const step = (exit?: Exit.Exit<unknown, unknown>) =>
+      exit === undefined ? admit(caller, mode) : exited(caller, mode, exit)
+    return Effect.onExitPrimitive(Effect.suspend(step as () => Effect.Effect<unknown, unknown>), step)
+    // Not `interruptible: true`: an interrupted fiber unwinds past every
+    // frame that leaves it interruptible, and the permits would stay taken.
+  }
+
+  // Inside the exit frame: the caller enters.
+  const admit = (caller: Caller, mode: Mode): Effect.Effect<unknown, unknown> => {
+    const self = caller.continuation as Effect.Effect<unknown, unknown>
+    if (!engine.enter(caller, mode === Work || mode === Scoped)) return turnedAway(caller.worker, mode)
+    // (The requirements of the work are the call's: see `call`.)
+    if (caller.status === Granted) return holding(caller, mode, self) as Effect.Effect<unknown, unknown>
+    // Decided once granted (a local count's work needs no deciding).
+    const then =
+      mode === Work && !source.asks
+        ? self
+        : Effect.suspend(() => holding(caller, mode, self) as Effect.Effect<unknown, unknown>)
+    const waited = waitThen(caller, then)
+    // Asking a store for a call that may not wait: its rejection is `None` or `false`.
+    return mode === Maybe || mode === ByHand
+      ? Effect.catchIf(waited, isRejection, () => turnedAway(caller.worker, mode))
+      : waited
+  }
+
+  // The exit frame: permits held come back, a place in the queue is left.
+  const exited = (caller: Caller, mode: Mode, exit: Exit.Exit<unknown, unknown>) => {
+    const status = caller.status
+    // Kept for a scope, or by hand: theirs to give back from now on.
+    if ((mode === Scoped || mode === ByHand) && Exit.isSuccess(exit)) return undefined
+    if (status === Granted) {
+      engine.release(caller)
+      return hooks.released(caller)
+    }
+    if (status === Waiting || status === Asking) engine.leave(caller)
+    return undefined
   }
 
   const withPermits =
     (permits: number, options?: PermitOptions) =>
     <A, E1, R1>(self: Effect.Effect<A, E1, R1>) =>
-      call(self, permits, options?.worker, Work, undefined, false) as Effect.Effect<
-        A,
-        E1 | PoolRejected | InvalidPermits | E,
-        R1
-      >
+      call(self, permits, options?.worker, Work, false) as Effect.Effect<A, E1 | PoolRejected | InvalidPermits | E, R1>
 
   const withPermitsIfAvailable =
     (permits: number, options?: PermitOptions) =>
     <A, E1, R1>(self: Effect.Effect<A, E1, R1>) =>
-      call(self, permits, options?.worker, Maybe, undefined, false) as Effect.Effect<
-        Option.Option<A>,
-        E1 | InvalidPermits | E,
-        R1
-      >
+      call(self, permits, options?.worker, Maybe, false) as Effect.Effect<Option.Option<A>, E1 | InvalidPermits | E, R1>
 
   const acquire = (permits = 1, options?: PermitOptions) =>
-    Effect.flatMap(Effect.scope, (scope) => call(Effect.void, permits, options?.worker, Scoped, scope, false)) as Effect.Effect<
+    call(Effect.void, permits, options?.worker, Scoped, false) as Effect.Effect<
       unknown,
       PoolRejected | InvalidPermits | E,
       Scope.Scope
     >
 
   const tryAcquire = (permits = 1, options?: PermitOptions): Effect.Effect<boolean, InvalidPermits | E> => {
-    if (source.asks) return call(Effect.void, permits, options?.worker, ByHand, undefined, false) as Effect.Effect<boolean, InvalidPermits | E>
+    if (source.asks)
+      return call(Effect.void, permits, options?.worker, ByHand, false) as Effect.Effect<boolean, InvalidPermits | E>
     // A local count answers on the spot: nothing can come between.
-    return Effect.suspend(() => {
+    return Effect.withFiber((fiber) => {
       if (permits !== 1) {
         const invalid = invalidPermits(permits)
         if (invalid !== undefined) return Effect.fail(invalid)
       }
-      const worker = options?.worker ?? (Fiber.getCurrent()?.id as WorkerId)
-      const caller = engine.enter(worker, permits, undefined, false)
-      if (caller === undefined) return Effect.succeed(false)
+      const worker = options?.worker ?? (fiber.id as WorkerId)
+      if (!engine.admits(permits, false)) {
+        engine.reject(worker, permits, false)
+        return Effect.succeed(false)
+      }
+      const caller = new Caller(worker, permits, undefined, undefined)
+      engine.enter(caller, false)
       engine.keepByHand(caller)
       return Effect.succeed(true)
     })
@@ -350,9 +382,15 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
   const release = (permits = 1, options?: PermitOptions): Effect.Effect<void, PermitNotHeld | InvalidPermits | E> =>
     Effect.suspend((): Effect.Effect<void, PermitNotHeld | InvalidPermits | E> => {
       const worker = options?.worker ?? (Fiber.getCurrent()?.id as WorkerId)
-      if (!Number.isSafeInteger(permits) || permits < 1) return Effect.fail(new InvalidPermits({ permits, max: engine.max }))
+      if (!Number.isSafeInteger(permits) || permits < 1)
+        return Effect.fail(new InvalidPermits({ permits, max: engine.max }))
       if (engine.heldByHand(worker) < permits) return Effect.fail(new PermitNotHeld({ worker }))
-      return hooks.released(engine.releaseByHand(worker, permits)) ?? Effect.void
+      const returning: Array<Effect.Effect<void, E>> = []
+      for (const caller of engine.releaseByHand(worker, permits)) {
+        const returned = hooks.released(caller)
+        if (returned !== undefined) returning.push(returned)
+      }
+      return returning.length === 0 ? Effect.void : Effect.all(returning, { discard: true })
     })
 
   const subscribe = ledger.subscribe as Effect.Effect<Stream.Stream<Event>, never, Scope.Scope>
@@ -367,9 +405,9 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
   const api: Api<E, Event> = {
     max: Effect.sync(() => engine.max),
     active: Effect.sync(() => engine.active),
-    withPermit: (self, options) => withPermits(1, options)(self) as never,
+    withPermit: (self, options) => call(self, 1, options?.worker, Work, false) as never,
     withPermits,
-    withPermitIfAvailable: (self, options) => withPermitsIfAvailable(1, options)(self) as never,
+    withPermitIfAvailable: (self, options) => call(self, 1, options?.worker, Maybe, false) as never,
     withPermitsIfAvailable,
     tryAcquire,
     release,

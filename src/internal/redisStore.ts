@@ -118,7 +118,16 @@ export const make = Effect.fnUntraced(function* (options?: RedisOptions) {
         const script = bounded(
           key,
           "acquire",
-          acquireScript(keys.leases, keys.meta, keys.tomb, id, String(max), String(ttl), metaIdleMillis, String(permits))
+          acquireScript(
+            keys.leases,
+            keys.meta,
+            keys.tomb,
+            id,
+            String(max),
+            String(ttl),
+            metaIdleMillis,
+            String(permits)
+          )
         ).pipe(
           Effect.catchIf(
             (error) => error.detail.includes("MISMATCH"),
@@ -142,7 +151,16 @@ export const make = Effect.fnUntraced(function* (options?: RedisOptions) {
               Cause.findErrorOption(cause).pipe(Option.exists((e) => e._tag === "PoolConfigMismatch"))
                 ? Effect.void
                 : redis
-                    .send("EVAL", Scripts.RELEASE, "2", keys.leases, keys.tomb, id, tombstoneMillis(ttl), String(permits))
+                    .send(
+                      "EVAL",
+                      Scripts.RELEASE,
+                      "2",
+                      keys.leases,
+                      keys.tomb,
+                      id,
+                      tombstoneMillis(ttl),
+                      String(permits)
+                    )
                     .pipe(Effect.ignore, Effect.forkDetach)
             ),
             Effect.flatMap((reply): Effect.Effect<Admission, PoolStoreError> => {

@@ -181,7 +181,8 @@ const decodeOptions = Effect.fnUntraced(function* (options: Options) {
           'a duration from 1 millisecond to 1 minute, such as "150 millis"'
         )
   const permits = options.permits ?? 1
-  if (!Number.isSafeInteger(permits) || permits < 1 || (Number.isSafeInteger(max) && permits > max)) {
+  // Against a valid max only: a bad max is named as such when the pool is made.
+  if (!Number.isSafeInteger(permits) || permits < 1 || (Number.isSafeInteger(max) && max >= 1 && permits > max)) {
     return yield* new InvalidOption({
       option: "permits",
       value: permits,

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Fiber, Layer, Logger, Metric, References, Scope } from "effect"
+import { Clock, ConfigProvider, Effect, Exit, Fiber, Layer, Logger, Metric, References, Scope } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
 import { CoroutinePool } from "../src/index.ts"
@@ -14,9 +14,14 @@ describe("metrics", () => {
   it.effect("read back after a known scenario, exactly", () =>
     Effect.gen(function* () {
       const scope = yield* Scope.make()
-      const pool = yield* CoroutinePool.make({ max: 1, maxWaiting: 1, maxWait: "150 millis", name: "test" }).pipe(
-        Scope.provide(scope)
-      )
+      // Every hold measured (the default samples those admitted without a wait).
+      const pool = yield* CoroutinePool.make({
+        max: 1,
+        maxWaiting: 1,
+        maxWait: "150 millis",
+        name: "test",
+        holdSampling: 1
+      }).pipe(Scope.provide(scope))
       // t=0: 0 holds for 100 ms; 1 queues and holds 20 ms from t=100; 2 finds
       // the queue full; a tryAcquire finds every permit taken.
       const first = yield* fork(pool.withPermit(Effect.sleep("100 millis"), { worker: 0 }))
@@ -98,6 +103,70 @@ describe("metrics", () => {
       const left = (yield* Metric.snapshot).filter((snapshot) => snapshot.id.startsWith("coroutine_pool_"))
       assert.deepStrictEqual(left, [])
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+
+  it.effect("sampled hold times: every hold counted, few clock reads, queued holds always measured", () =>
+    Effect.gen(function* () {
+      // The pool's clock, counting its reads.
+      const testClock = yield* Clock.Clock
+      let reads = 0
+      const counting: Clock.Clock = {
+        ...testClock,
+        currentTimeMillisUnsafe: () => {
+          reads++
+          return testClock.currentTimeMillisUnsafe()
+        }
+      }
+      const holdsOf = (holdSampling: number, name: string) =>
+        Effect.gen(function* () {
+          reads = 0
+          const pool = yield* CoroutinePool.make({ max: 1, name, holdSampling }).pipe(
+            Effect.provideService(Clock.Clock, counting)
+          )
+          // 160 holds of 10 ms each, admitted without a wait.
+          for (let i = 0; i < 160; i++) {
+            const holder = yield* fork(pool.withPermit(Effect.sleep("10 millis")))
+            yield* TestClock.adjust("10 millis")
+            yield* Fiber.join(holder)
+          }
+          const readsForHolds = reads
+          const hold = yield* of(CoroutinePool.metrics.hold, { pool: name })
+          const wait = yield* of(CoroutinePool.metrics.wait, { pool: name })
+          return { readsForHolds, hold, wait }
+        })
+      const every = yield* holdsOf(1, "every")
+      const sampled = yield* holdsOf(16, "sampled")
+      // Measuring every hold reads the clock twice per hold; the default, on
+      // about 1 in 16 (at least one: the first); no wait is read at all.
+      assert.strictEqual(every.readsForHolds, 320)
+      assert.isAtLeast(sampled.readsForHolds, 2)
+      assert.isAtMost(sampled.readsForHolds, 60)
+      for (const { hold, wait } of [every, sampled]) {
+        assert.deepStrictEqual([hold.count, hold.min, hold.max], [160, 0.01, 0.01])
+        assert.closeTo(hold.sum, 1.6, 1e-9)
+        assert.deepStrictEqual([wait.count, wait.sum, wait.max], [160, 0, 0])
+      }
+      assert.deepStrictEqual(sampled.hold.buckets, every.hold.buckets)
+
+      // A queued caller's hold is measured whatever the sampling: its
+      // admission reads the clock anyway.
+      const pool = yield* CoroutinePool.make({ max: 1, maxWaiting: 1, name: "queued", holdSampling: 1024 })
+      const first = yield* fork(pool.withPermit(Effect.sleep("10 millis")))
+      const queued = yield* fork(pool.withPermit(Effect.sleep("300 millis")))
+      yield* TestClock.adjust("310 millis")
+      yield* Fiber.joinAll([first, queued])
+      const hold = yield* of(CoroutinePool.metrics.hold, { pool: "queued" })
+      assert.deepStrictEqual([hold.count, hold.max], [2, 0.3])
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+
+  it.effect("holdSampling outside 1 to 1024 is refused", () =>
+    Effect.gen(function* () {
+      for (const holdSampling of [0, 1025, 1.5, Number.NaN]) {
+        const error = yield* Effect.flip(CoroutinePool.make({ max: 1, holdSampling }))
+        assert.deepStrictEqual([error._tag, error.option], ["InvalidPoolOption", "holdSampling"])
+      }
+    })
   )
 
   it.effect("with timing off, no histogram is registered and the counters still are", () =>

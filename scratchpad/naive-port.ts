@@ -54,7 +54,7 @@ const atomic = Effect.gen(function* () {
     [0, 1, 2, 3],
     (id) =>
       pool
-        .withPermit(id)(Effect.sleep("100 millis"))
+        .withPermit(Effect.sleep("100 millis"), { worker: id })
         .pipe(Effect.catchTag("PoolRejected", () => Effect.void)),
     { concurrency: "unbounded", discard: true }
   )

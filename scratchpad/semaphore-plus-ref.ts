@@ -48,7 +48,10 @@ const onPool = Effect.gen(function* () {
   const printed = yield* Effect.forkChild(Stream.runCollect(Stream.map(events, CoroutinePool.formatEvent)))
   yield* Effect.forEach(
     [0, 1, 2, 3, 4, 5],
-    (id) => Effect.forEach([0, 1, 2], () => Effect.ignore(pool.withPermit(id)(Effect.yieldNow)), { discard: true }),
+    (id) =>
+      Effect.forEach([0, 1, 2], () => Effect.ignore(pool.withPermit(Effect.yieldNow, { worker: id })), {
+        discard: true
+      }),
     { concurrency: "unbounded", discard: true }
   )
   yield* Scope.close(poolScope, Exit.void)

@@ -96,7 +96,7 @@ export const pool: Subject = {
         Effect.gen(function* () {
           const pool = yield* CoroutinePool.make({ max, maxWaiting: clients })
           const probe = new Probe(tasks)
-          const ms = yield* timed(effectClients(probe, (client, task) => pool.withPermitWaiting(client)(task)))
+          const ms = yield* timed(effectClients(probe, (client, task) => pool.withPermit(task, { worker: client })))
           const stats = yield* pool.stats
           if (stats.acquired !== tasks || stats.rejected !== 0 || stats.active !== 0 || stats.waiting !== 0) {
             throw new Error(`CoroutinePool.withPermitWaiting: run not trusted: stats ${JSON.stringify(stats)}`)

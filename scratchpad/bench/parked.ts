@@ -115,11 +115,11 @@ export const pool = (waiters: number) =>
     waiters,
     Effect.gen(function* () {
       const pool = yield* CoroutinePool.make({ max: 1, maxWaiting: waiters })
-      yield* Effect.forkScoped(pool.withPermit("blocker")(Effect.never), { startImmediately: true })
+      yield* Effect.forkScoped(pool.withPermit(Effect.never, { worker: "blocker" }), { startImmediately: true })
       const stats = yield* pool.stats
       if (stats.active !== 1) throw new Error(`CoroutinePool: the blocker holds no permit: ${JSON.stringify(stats)}`)
       return {
-        park: (i: number) => pool.withPermitWaiting(i)(Effect.void),
+        park: (i: number) => pool.withPermit(Effect.void, { worker: i }),
         parked: Effect.map(pool.stats, (stats) => stats.waiting)
       }
     })

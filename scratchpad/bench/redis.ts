@@ -229,12 +229,10 @@ const sharedPoolSubject = (
       const pool = poolOf(concurrency)
       return runtime.runPromise(
         effectCallers(concurrency, until, (caller) =>
-          pool
-            .withPermit(caller)(Effect.void)
-            .pipe(
-              Effect.as(true),
-              Effect.catchTag("PoolRejected", () => Effect.succeed(false))
-            )
+          pool.withPermit(Effect.void, { worker: caller }).pipe(
+            Effect.as(true),
+            Effect.catchTag("PoolRejected", () => Effect.succeed(false))
+          )
         )
       )
     },

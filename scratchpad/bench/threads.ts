@@ -61,12 +61,11 @@ const fibers = (permits: Permits): Subject => {
           Effect.gen(function* () {
             const max = permits === "none" || permits === "all" ? tasks : permits
             const pool = yield* CoroutinePool.make({ max, maxWaiting: tasks })
+            // With max = tasks every call is admitted at once; below it, callers queue.
             const guard =
               permits === "none"
                 ? () => (task: Effect.Effect<void>) => task
-                : permits === "all"
-                  ? pool.withPermit
-                  : pool.withPermitWaiting
+                : (worker: number) => (task: Effect.Effect<void>) => pool.withPermit(task, { worker })
             const probe = new Probe(tasks)
             const ids = Array.from({ length: tasks }, (_, task) => task)
             const ms = yield* timed(

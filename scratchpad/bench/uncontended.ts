@@ -50,7 +50,7 @@ const poolSubject = (name: string, options: Omit<CoroutinePool.Options, "max">):
           const ms = yield* timed(
             loop(
               calls,
-              () => pool.withPermit(0)(Effect.void),
+              () => pool.withPermit(Effect.void, { worker: 0 }),
               () => {
                 admitted++
               }

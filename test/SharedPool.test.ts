@@ -487,6 +487,8 @@ describe("SharedPool", () => {
           1,
           1
         ])
+        assert.deepStrictEqual(yield* pool.withPermitIfAvailable(Effect.void, { worker: "d" }), Option.none())
+        assert.isFalse(yield* pool.tryAcquire(1, { worker: "e" }))
         yield* TestClock.adjust("100 millis")
         assert.strictEqual((yield* Effect.flip(Fiber.join(lost)))._tag, "LeaseLost")
       }).pipe(
@@ -504,7 +506,11 @@ describe("SharedPool", () => {
         [
           ["SharedPool.withPermit", "a", "ok"],
           ["SharedPool.withPermit", "b", "lost"],
-          ["SharedPool.withPermitWaiting", "c", "rejected"]
+          // 0.4: withPermit is one span whether or not the pool lets it wait.
+          ["SharedPool.withPermit", "c", "rejected"],
+          // None and false are answers, not errors.
+          ["SharedPool.withPermitIfAvailable", "d", "ok"],
+          ["SharedPool.tryAcquire", "e", "ok"]
         ]
       )
       assert.deepStrictEqual(logs, [
@@ -512,6 +518,8 @@ describe("SharedPool", () => {
         "Worker a: released (0/1 active)",
         "Worker b: acquired (1/1 active)",
         "Worker c: rejected (1/1 active)",
+        "Worker d: rejected (1/1 active)",
+        "Worker e: rejected (1/1 active)",
         "Worker b: lost its lease (1/1 active)"
       ])
     }).pipe(Effect.provide(storeWith((store) => ({ renew: (options) => Effect.as(store.renew(options), false) }))))

@@ -340,7 +340,7 @@ describe("SharedPool", () => {
     }).pipe(Effect.provide(PoolStore.layerStoreMemory))
   )
 
-  it.effect("withPermitWaiting asks the store again until a permit frees, up to maxWaiting and maxWait", () =>
+  it.effect("withPermit asks the store again until a permit frees, up to maxWaiting and maxWait", () =>
     Effect.gen(function* () {
       const holder = yield* recorded({ key: "k", max: 1 })
       const { close, lines, pool } = yield* recorded({

@@ -380,6 +380,51 @@ describe("tryAcquire(n) and release(n)", () => {
     })
   )
 
+  // BUG (reported): release(n) checks that the worker holds n, then gives its
+  // takes back one at a time (engine.releaseByHand), handing each on at once;
+  // a waiter it wakes is resumed into its work inside that loop, and if the
+  // work releases a permit of the same worker, the loop finds the worker's
+  // takes gone and dies (TypeError on `taken[0]`). A release of n is one
+  // step: the waiter should run after it, and find nothing of the worker's.
+  it.effect("release(n) over several takes is one step: a waiter it wakes cannot see it half done", () =>
+    Effect.gen(function* () {
+      const { close, events, pool } = yield* RecordedPool.make(2, { maxWaiting: 1 })
+      assert.isTrue(yield* pool.tryAcquire(1, { worker: "batch" }))
+      assert.isTrue(yield* pool.tryAcquire(1, { worker: "batch" }))
+      const waiter = yield* fork(pool.withPermit(Effect.flip(pool.release(1, { worker: "batch" })), { worker: "W" }))
+      const released = yield* Effect.exit(pool.release(2, { worker: "batch" }))
+      assert.deepStrictEqual(released, Exit.void)
+      assert.deepStrictEqual(yield* Fiber.join(waiter), new CoroutinePool.PermitNotHeld({ worker: "batch" }))
+      const final = yield* pool.stats
+      yield* close
+      const log = yield* events
+      const lives = (worker: string) =>
+        log.filter((event) => RecordedPool.workerOf(event) === worker).map((event) => event._tag)
+      assert.deepStrictEqual(final, stats({ max: 2, maxWaiting: 1, acquired: 3, released: 3, queued: 1 }))
+      assert.deepStrictEqual(lives("batch"), ["Acquired", "Acquired", "Released", "Released"])
+      assert.deepStrictEqual(lives("W"), ["Queued", "Acquired", "Released"])
+    })
+  )
+
+  // The same bug, worse: the woken work closes the pool, which gives back
+  // every permit taken by hand (releaseUnowned) without taking them out of
+  // the takes the loop goes on with, so the loop gives one back again.
+  it.effect("release(n) over several takes is one step: a waiter it wakes that closes the pool doubles no permit", () =>
+    Effect.gen(function* () {
+      const { close, pool } = yield* RecordedPool.make(2, { maxWaiting: 1 })
+      assert.isTrue(yield* pool.tryAcquire(1, { worker: "batch" }))
+      assert.isTrue(yield* pool.tryAcquire(1, { worker: "batch" }))
+      const waiter = yield* fork(pool.withPermit(close, { worker: "W" }))
+      assert.deepStrictEqual(yield* Effect.exit(pool.release(2, { worker: "batch" })), Exit.void)
+      assert.deepStrictEqual(yield* Fiber.await(waiter), Exit.void)
+      assert.deepStrictEqual(
+        yield* pool.stats,
+        stats({ max: 2, maxWaiting: 1, acquired: 3, released: 3, queued: 1 }),
+        "every permit back once: none doubled"
+      )
+    })
+  )
+
   it.effect("releasing more than the worker holds by hand fails with PermitNotHeld and changes nothing", () =>
     Effect.gen(function* () {
       const { close, lines, pool } = yield* RecordedPool.make(6)

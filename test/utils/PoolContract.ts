@@ -1094,18 +1094,19 @@ const waitingLives: Record<
     ask: { possible: ["", "Queued, Abandoned"], seen: ["", "Queued, Abandoned"] }
   },
   // Interrupted before it entered, or granted and then interrupted (the
-  // permit passes on); an interrupt held off by the uninterruptible entry may
-  // let it be admitted at once.
+  // permit passes on). 0.4 enters inside the exit frame, with no
+  // interruption mask: an interrupt in the release's step lands before a
+  // caller that has not entered yet can be admitted at once.
   "release and interrupt": {
     grant: {
-      possible: ["", "Acquired, Released", "Queued, Acquired, Released"],
+      possible: ["", "Queued, Acquired, Released"],
       seen: ["", "Queued, Acquired, Released"]
     },
     // The release asks the source for the head in its own step: a source
     // that answers at once (the memory store) grants it there, as a local
     // count would.
     ask: {
-      possible: ["", "Acquired, Released", "Queued, Acquired, Released", "Queued, Abandoned"],
+      possible: ["", "Queued, Acquired, Released", "Queued, Abandoned"],
       seen: ["", "Queued, Acquired, Released"]
     }
   },

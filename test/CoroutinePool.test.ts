@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Layer, Schema, Scope, Stream } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Option, Schema, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { CoroutinePool } from "../src/index.ts"
+import { CoroutinePool, PoolStore, SharedPool } from "../src/index.ts"
 import * as RecordedPool from "./utils/RecordedPool.ts"
 
 describe("make", () => {
@@ -195,6 +195,171 @@ describe("withPermit", () => {
       yield* CoroutinePool.release(1, { worker: "c" })(pool)
       assert.strictEqual((yield* Effect.flip(CoroutinePool.release(pool, 1, { worker: "c" })))._tag, "PermitNotHeld")
     })
+  )
+})
+
+describe("module functions (0.4), data-first and data-last", () => {
+  it.effect("withPermit, withPermits, withPermitIfAvailable, withPermitsIfAvailable, with and without options", () =>
+    Effect.gen(function* () {
+      const { close, lines, pool } = yield* RecordedPool.make(3)
+      const me = yield* Effect.withFiber((fiber) => Effect.succeed(fiber.id))
+      const results = [
+        yield* Effect.succeed("a").pipe(CoroutinePool.withPermit(pool, { worker: "a" })),
+        yield* CoroutinePool.withPermit(Effect.succeed("b"), pool, { worker: "b" }),
+        yield* Effect.succeed("c").pipe(CoroutinePool.withPermit(pool)),
+        yield* CoroutinePool.withPermit(Effect.succeed("d"), pool),
+        yield* Effect.succeed("e").pipe(CoroutinePool.withPermits(pool, 2, { worker: "e" })),
+        yield* CoroutinePool.withPermits(Effect.succeed("f"), pool, 3, { worker: "f" }),
+        yield* Effect.succeed("g").pipe(CoroutinePool.withPermitIfAvailable(pool, { worker: "g" })),
+        yield* CoroutinePool.withPermitIfAvailable(Effect.succeed("h"), pool),
+        yield* Effect.succeed("i").pipe(CoroutinePool.withPermitsIfAvailable(pool, 2, { worker: "i" })),
+        yield* CoroutinePool.withPermitsIfAvailable(Effect.succeed("j"), pool, 3, { worker: "j" })
+      ]
+      assert.deepStrictEqual(results, [
+        "a",
+        "b",
+        "c",
+        "d",
+        "e",
+        "f",
+        Option.some("g"),
+        Option.some("h"),
+        Option.some("i"),
+        Option.some("j")
+      ])
+      // Turned away: a rejection from one, None from the other, in both forms.
+      assert.isTrue(yield* pool.tryAcquire(3, { worker: "full" }))
+      assert.strictEqual(
+        (yield* Effect.flip(Effect.void.pipe(CoroutinePool.withPermits(pool, 1, { worker: "k" }))))._tag,
+        "PoolRejected"
+      )
+      assert.deepStrictEqual(
+        yield* CoroutinePool.withPermitsIfAvailable(Effect.void, pool, 1, { worker: "l" }),
+        Option.none()
+      )
+      assert.deepStrictEqual(
+        yield* Effect.flip(CoroutinePool.withPermits(Effect.void, pool, 4, { worker: "m" })),
+        new CoroutinePool.InvalidPermits({ permits: 4, max: 3 })
+      )
+      yield* pool.release(3, { worker: "full" })
+      yield* close
+      assert.deepStrictEqual(yield* lines, [
+        "Worker a: acquired (1/3 active)",
+        "Worker a: released (0/3 active)",
+        "Worker b: acquired (1/3 active)",
+        "Worker b: released (0/3 active)",
+        `Worker ${me}: acquired (1/3 active)`,
+        `Worker ${me}: released (0/3 active)`,
+        `Worker ${me}: acquired (1/3 active)`,
+        `Worker ${me}: released (0/3 active)`,
+        "Worker e: acquired 2 permits (2/3 active)",
+        "Worker e: released 2 permits (0/3 active)",
+        "Worker f: acquired 3 permits (3/3 active)",
+        "Worker f: released 3 permits (0/3 active)",
+        "Worker g: acquired (1/3 active)",
+        "Worker g: released (0/3 active)",
+        `Worker ${me}: acquired (1/3 active)`,
+        `Worker ${me}: released (0/3 active)`,
+        "Worker i: acquired 2 permits (2/3 active)",
+        "Worker i: released 2 permits (0/3 active)",
+        "Worker j: acquired 3 permits (3/3 active)",
+        "Worker j: released 3 permits (0/3 active)",
+        "Worker full: acquired 3 permits (3/3 active)",
+        "Worker k: rejected (3/3 active)",
+        "Worker l: rejected (3/3 active)",
+        "Worker full: released 3 permits (0/3 active)"
+      ])
+    })
+  )
+
+  it.effect("acquire, tryAcquire and release, with and without a count and options", () =>
+    Effect.gen(function* () {
+      const { close, lines, pool } = yield* RecordedPool.make(4)
+      const me = yield* Effect.withFiber((fiber) => Effect.succeed(fiber.id))
+      const inScope = yield* Effect.scoped(
+        Effect.gen(function* () {
+          yield* CoroutinePool.acquire(pool)
+          yield* CoroutinePool.acquire()(pool)
+          yield* CoroutinePool.acquire(pool, 1, { worker: "s" })
+          yield* CoroutinePool.acquire(1, { worker: "t" })(pool)
+          return yield* pool.active
+        })
+      )
+      assert.strictEqual(inScope, 4)
+      const sized = yield* Effect.scoped(
+        Effect.andThen(
+          Effect.andThen(CoroutinePool.acquire(pool, 2), CoroutinePool.acquire(2, { worker: "u" })(pool)),
+          pool.active
+        )
+      )
+      assert.strictEqual(sized, 4)
+      assert.deepStrictEqual(
+        [
+          yield* CoroutinePool.tryAcquire(pool),
+          yield* CoroutinePool.tryAcquire()(pool),
+          yield* CoroutinePool.tryAcquire(pool, 2, { worker: "v" }),
+          yield* CoroutinePool.tryAcquire(1, { worker: "v" })(pool)
+        ],
+        [true, true, true, false]
+      )
+      yield* CoroutinePool.release(pool)
+      yield* CoroutinePool.release()(pool)
+      yield* CoroutinePool.release(pool, 1, { worker: "v" })
+      yield* CoroutinePool.release(1, { worker: "v" })(pool)
+      assert.deepStrictEqual(
+        yield* Effect.flip(CoroutinePool.release(pool, 1, { worker: "v" })),
+        new CoroutinePool.PermitNotHeld({ worker: "v" })
+      )
+      assert.deepStrictEqual(
+        yield* Effect.flip(CoroutinePool.release(0)(pool)),
+        new CoroutinePool.InvalidPermits({ permits: 0, max: 4 })
+      )
+      assert.deepStrictEqual(
+        yield* Effect.flip(CoroutinePool.tryAcquire(pool, 5)),
+        new CoroutinePool.InvalidPermits({ permits: 5, max: 4 })
+      )
+      assert.deepStrictEqual(
+        yield* Effect.flip(Effect.scoped(CoroutinePool.acquire(5)(pool))),
+        new CoroutinePool.InvalidPermits({ permits: 5, max: 4 })
+      )
+      yield* close
+      assert.deepStrictEqual(yield* lines, [
+        `Worker ${me}: acquired (1/4 active)`,
+        `Worker ${me}: acquired (2/4 active)`,
+        "Worker s: acquired (3/4 active)",
+        "Worker t: acquired (4/4 active)",
+        // The scope gives them back last in, first out.
+        "Worker t: released (3/4 active)",
+        "Worker s: released (2/4 active)",
+        `Worker ${me}: released (1/4 active)`,
+        `Worker ${me}: released (0/4 active)`,
+        `Worker ${me}: acquired 2 permits (2/4 active)`,
+        "Worker u: acquired 2 permits (4/4 active)",
+        "Worker u: released 2 permits (2/4 active)",
+        `Worker ${me}: released 2 permits (0/4 active)`,
+        `Worker ${me}: acquired (1/4 active)`,
+        `Worker ${me}: acquired (2/4 active)`,
+        "Worker v: acquired 2 permits (4/4 active)",
+        "Worker v: rejected (4/4 active)",
+        `Worker ${me}: released (3/4 active)`,
+        `Worker ${me}: released (2/4 active)`,
+        "Worker v: released (1/4 active)",
+        "Worker v: released (0/4 active)"
+      ])
+    })
+  )
+
+  it.effect("take a shared pool as well", () =>
+    Effect.gen(function* () {
+      const shared = yield* SharedPool.make({ key: "module", max: 2 })
+      const value = yield* Effect.succeed("shared").pipe(CoroutinePool.withPermits(shared, 2, { worker: "w" }))
+      assert.strictEqual(value, "shared")
+      assert.isTrue(yield* CoroutinePool.tryAcquire(shared, 2, { worker: "w" }))
+      assert.deepStrictEqual(yield* CoroutinePool.withPermitIfAvailable(Effect.void, shared), Option.none())
+      yield* CoroutinePool.release(2, { worker: "w" })(shared)
+      const stats = yield* shared.stats
+      assert.deepStrictEqual([stats.acquired, stats.rejected, stats.released, stats.active], [2, 1, 2, 0])
+    }).pipe(Effect.provide(PoolStore.layerStoreMemory))
   )
 })
 

@@ -316,7 +316,8 @@ describe("SharedPool", () => {
           const answers = [
             yield* Effect.flip(pool.release(1, { worker: "manual" })),
             yield* pool.tryAcquire(1, { worker: "try" }),
-            yield* Effect.flip(pool.withPermit(Effect.void, { worker: "now" })),
+            // The call that never waits (0.4) answers None.
+            yield* pool.withPermitIfAvailable(Effect.void, { worker: "now" }),
             yield* Effect.flip(pool.withPermit(Effect.void, { worker: "wait" })),
             yield* Effect.flip(Effect.scoped(pool.acquire(1, { worker: "scoped" })))
           ]
@@ -331,7 +332,7 @@ describe("SharedPool", () => {
       assert.deepStrictEqual(local.answers, [
         new CoroutinePool.PermitNotHeld({ worker: "manual" }),
         false,
-        new CoroutinePool.PoolRejected({ worker: "now", reason: "closed", active: 0, max: 2 }),
+        Option.none(),
         new CoroutinePool.PoolRejected({ worker: "wait", reason: "closed", active: 0, max: 2 }),
         new CoroutinePool.PoolRejected({ worker: "scoped", reason: "closed", active: 0, max: 2 })
       ])
@@ -339,7 +340,7 @@ describe("SharedPool", () => {
     }).pipe(Effect.provide(PoolStore.layerStoreMemory))
   )
 
-  it.effect("withPermitWaiting asks the store again until a permit frees, up to maxWaiting and maxWait", () =>
+  it.effect("withPermit asks the store again until a permit frees, up to maxWaiting and maxWait", () =>
     Effect.gen(function* () {
       const holder = yield* recorded({ key: "k", max: 1 })
       const { close, lines, pool } = yield* recorded({
@@ -487,6 +488,8 @@ describe("SharedPool", () => {
           1,
           1
         ])
+        assert.deepStrictEqual(yield* pool.withPermitIfAvailable(Effect.void, { worker: "d" }), Option.none())
+        assert.isFalse(yield* pool.tryAcquire(1, { worker: "e" }))
         yield* TestClock.adjust("100 millis")
         assert.strictEqual((yield* Effect.flip(Fiber.join(lost)))._tag, "LeaseLost")
       }).pipe(
@@ -504,7 +507,11 @@ describe("SharedPool", () => {
         [
           ["SharedPool.withPermit", "a", "ok"],
           ["SharedPool.withPermit", "b", "lost"],
-          ["SharedPool.withPermitWaiting", "c", "rejected"]
+          // 0.4: withPermit is one span whether or not the pool lets it wait.
+          ["SharedPool.withPermit", "c", "rejected"],
+          // None and false are answers, not errors.
+          ["SharedPool.withPermitIfAvailable", "d", "ok"],
+          ["SharedPool.tryAcquire", "e", "ok"]
         ]
       )
       assert.deepStrictEqual(logs, [
@@ -512,6 +519,8 @@ describe("SharedPool", () => {
         "Worker a: released (0/1 active)",
         "Worker b: acquired (1/1 active)",
         "Worker c: rejected (1/1 active)",
+        "Worker d: rejected (1/1 active)",
+        "Worker e: rejected (1/1 active)",
         "Worker b: lost its lease (1/1 active)"
       ])
     }).pipe(Effect.provide(storeWith((store) => ({ renew: (options) => Effect.as(store.renew(options), false) }))))
@@ -627,9 +636,10 @@ describe("SharedPool", () => {
           )
         const fibers = yield* Effect.forEach(calls, (call) => {
           const pool = pools[call.pool] as CoroutinePool.CoroutinePool<SharedPool.SharedPoolError>
+          // Waiting as the pool allows, or never (0.4: withPermitIfAvailable).
           const run = call.wait
             ? pool.withPermit(work(call.hold), { worker: call.pool })
-            : pool.withPermit(work(call.hold), { worker: call.pool })
+            : pool.withPermitIfAvailable(work(call.hold), { worker: call.pool })
           return fork(Effect.delay(run, call.start))
         })
         yield* Effect.forEach(calls, (call, i) =>
@@ -655,6 +665,204 @@ describe("SharedPool", () => {
         const fresh = yield* SharedPool.make({ key: "prop", max, ttl: "90 millis" })
         for (let i = 0; i < max; i++) assert.isTrue(yield* fresh.tryAcquire(1, { worker: i }))
         assert.isFalse(yield* fresh.tryAcquire(1, { worker: max }))
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(PoolStore.layerStoreMemory),
+        Effect.provideService(Scheduler.MaxOpsBeforeYield, budget)
+      ),
+    { arbitrary: { runs: 150 } }
+  )
+})
+
+describe("SharedPool with weighted leases (memory store)", () => {
+  const record = (pool: SharedPool.SharedPool) =>
+    Effect.gen(function* () {
+      const events = yield* pool.subscribe
+      return Fiber.join(yield* Effect.forkChild(Stream.runCollect(Stream.map(events, SharedPool.formatEvent))))
+    })
+
+  it.effect("one limit across the pools of a key counts permits, not callers; a queued weighted head asks again", () =>
+    Effect.gen(function* () {
+      const scopeA = yield* Scope.make()
+      const scopeB = yield* Scope.make()
+      const options = { key: "weighted", max: 4, maxWaiting: 1, poll: "10 millis" } as const
+      const a = yield* SharedPool.make({ ...options, name: "a" }).pipe(Scope.provide(scopeA))
+      const b = yield* SharedPool.make({ ...options, name: "b" }).pipe(Scope.provide(scopeB))
+      const linesA = yield* record(a)
+      const linesB = yield* record(b)
+      const held = yield* fork(a.withPermits(3, { worker: "a" })(Effect.sleep("25 millis")))
+      // The store holds 3 of 4: b has none of them, and still 2 do not fit.
+      assert.isFalse(yield* b.tryAcquire(2, { worker: "x" }))
+      assert.isTrue(yield* b.tryAcquire(1, { worker: "y" }))
+      const z = yield* fork(b.withPermits(2, { worker: "z" })(SharedPool.CurrentLease))
+      yield* b.release(1, { worker: "y" })
+      // 1 free in the store: the head asked at once, and asks again every 10 ms.
+      yield* TestClock.adjust("20 millis")
+      assert.isUndefined(z.pollUnsafe(), "z waits while a holds 3")
+      assert.deepStrictEqual([(yield* a.stats).active, (yield* b.stats).active, (yield* b.stats).waiting], [3, 0, 1])
+      yield* TestClock.adjust("10 millis")
+      const lease = yield* Fiber.join(z)
+      assert.strictEqual(lease?.permits, 2, "the lease holds 2 permits")
+      yield* Fiber.join(held)
+      const [statsA, statsB] = [yield* a.stats, yield* b.stats]
+      yield* Scope.close(scopeA, Exit.void)
+      yield* Scope.close(scopeB, Exit.void)
+      assert.deepStrictEqual(yield* linesA, [
+        "Worker a: acquired 3 permits (3/4 active)",
+        "Worker a: released 3 permits (0/4 active)"
+      ])
+      assert.deepStrictEqual(yield* linesB, [
+        "Worker x: rejected for 2 permits (3/4 active)",
+        "Worker y: acquired (4/4 active)",
+        "Worker z: queued for 2 permits (4/4 active, 1 waiting)",
+        "Worker y: released (3/4 active, 1 waiting)",
+        "Worker z: acquired 2 permits (2/4 active)",
+        "Worker z: released 2 permits (0/4 active)"
+      ])
+      assert.deepStrictEqual(
+        [statsA.acquired, statsA.released, statsB.acquired, statsB.rejected, statsB.released, statsB.queued],
+        [1, 1, 2, 1, 2, 1]
+      )
+    }).pipe(Effect.provide(PoolStore.layerStoreMemory))
+  )
+
+  it.effect(
+    "a partial release of a take by hand frees only its part in the store; the rest stays held and renewed",
+    () =>
+      Effect.gen(function* () {
+        const options = { key: "partial", max: 4, ttl: "300 millis" } as const
+        const scope = yield* Scope.make()
+        const b = yield* SharedPool.make({ ...options, name: "b" }).pipe(Scope.provide(scope))
+        const c = yield* SharedPool.make({ ...options, name: "c" }).pipe(Scope.provide(scope))
+        const linesB = yield* record(b)
+        assert.isTrue(yield* b.tryAcquire(3, { worker: "w" }))
+        yield* b.release(1, { worker: "w" })
+        assert.isTrue(yield* c.tryAcquire(2, { worker: "c" }), "2 are free in the store")
+        assert.isFalse(yield* c.tryAcquire(1, { worker: "c" }), "the other 2 are still w's")
+        // Ten TTLs: the renewer keeps w's remaining 2 (and c's 2).
+        for (let i = 0; i < 30; i++) yield* TestClock.adjust("100 millis")
+        assert.isFalse(yield* c.tryAcquire(1, { worker: "c" }), "still held after ten TTLs")
+        assert.deepStrictEqual(
+          yield* Effect.flip(b.release(3, { worker: "w" })),
+          new CoroutinePool.PermitNotHeld({ worker: "w" })
+        )
+        yield* b.release(2, { worker: "w" })
+        yield* c.release(2, { worker: "c" })
+        assert.isTrue(yield* c.tryAcquire(4, { worker: "all" }), "every permit came back to the store")
+        yield* c.release(4, { worker: "all" })
+        const stats = yield* b.stats
+        yield* Scope.close(scope, Exit.void)
+        assert.deepStrictEqual([stats.acquired, stats.released, stats.lost, stats.active], [1, 2, 0, 0])
+        assert.deepStrictEqual(yield* linesB, [
+          "Worker w: acquired 3 permits (3/4 active)",
+          "Worker w: released (2/4 active)",
+          "Worker w: released 2 permits (2/4 active)"
+        ])
+      }).pipe(Effect.provide(PoolStore.layerStoreMemory))
+  )
+
+  // BUG (reported): every event of a caller asking more than one permit
+  // carries `permits` (0.4), but `Lost` is emitted without it
+  // (src/internal/leases.ts, publishLost), so the line does not say how many
+  // permits were lost either.
+  it.effect("a lost weighted lease is published with its permits, and every one of them is back", () =>
+    Effect.gen(function* () {
+      const { close, pool } = yield* recorded({ key: "lost-weighted", max: 3, ttl: "300 millis" })
+      const events = yield* Effect.forkChild(Stream.runCollect(pool.events), { startImmediately: true })
+      const fiber = yield* fork(pool.withPermits(2, { worker: "w" })(Effect.never))
+      assert.isTrue(yield* pool.tryAcquire(1, { worker: "t" }))
+      yield* TestClock.adjust("100 millis")
+      assert.strictEqual((yield* Effect.flip(Fiber.join(fiber)))._tag, "LeaseLost")
+      const stats = yield* pool.stats
+      assert.deepStrictEqual([stats.active, stats.lost, stats.acquired, stats.released], [0, 2, 2, 0])
+      yield* close
+      const log = yield* Fiber.join(events)
+      assert.deepStrictEqual(
+        log.filter((event) => event._tag === "Lost"),
+        [
+          { _tag: "Lost", worker: "w", active: 3, max: 3, waiting: 0, permits: 2 },
+          { _tag: "Lost", worker: "t", active: 3, max: 3, waiting: 0 }
+        ]
+      )
+      assert.deepStrictEqual(log.map(SharedPool.formatEvent), [
+        "Worker w: acquired 2 permits (2/3 active)",
+        "Worker t: acquired (3/3 active)",
+        "Worker w: lost its lease for 2 permits (3/3 active)",
+        "Worker t: lost its lease (3/3 active)"
+      ])
+    }).pipe(Effect.provide(storeWith(() => ({ renew: () => Effect.succeed(false) }))))
+  )
+
+  it.effect.prop(
+    "three pools on one key never hold more than max permits between them, counting weights",
+    {
+      max: between(1, 4),
+      budget: Schema.Literals([3, 4, 7, 2048]),
+      calls: Schema.Array(
+        Schema.Struct({
+          pool: between(0, 2),
+          start: between(0, 40),
+          hold: between(0, 60),
+          // Its weight is 1..max: ((permits - 1) % max) + 1.
+          permits: between(1, 12),
+          api: Schema.Literals(["with", "ifAvailable", "acquire"]),
+          interruptAt: Schema.optional(between(0, 80))
+        })
+      ).check(Schema.isMinLength(1), Schema.isMaxLength(10))
+    },
+    ({ budget, calls, max }) =>
+      Effect.gen(function* () {
+        const pools = yield* Effect.forEach([0, 1, 2], () =>
+          SharedPool.make({ key: "weights", max, ttl: "90 millis", maxWaiting: 4, poll: "7 millis" })
+        )
+        let inside = 0
+        let most = 0
+        const work = (permits: number, hold: number) =>
+          Effect.acquireUseRelease(
+            Effect.sync(() => {
+              inside += permits
+              most = Math.max(most, inside)
+            }),
+            () => Effect.sleep(hold),
+            () => Effect.sync(() => (inside -= permits))
+          )
+        const fibers = yield* Effect.forEach(calls, (call) => {
+          const pool = pools[call.pool] as SharedPool.SharedPool
+          const permits = ((call.permits - 1) % max) + 1
+          const run =
+            call.api === "with"
+              ? pool.withPermits(permits, { worker: call.pool })(work(permits, call.hold))
+              : call.api === "ifAvailable"
+                ? pool.withPermitsIfAvailable(permits, { worker: call.pool })(work(permits, call.hold))
+                : Effect.scoped(Effect.andThen(pool.acquire(permits, { worker: call.pool }), work(permits, call.hold)))
+          return fork(Effect.delay(run, call.start))
+        })
+        yield* Effect.forEach(calls, (call, i) =>
+          call.interruptAt === undefined
+            ? Effect.void
+            : fork(Effect.delay(Fiber.interrupt(fibers[i] as Fiber.Fiber<unknown, unknown>), call.interruptAt))
+        )
+        // In steps, so fibers sliced by a tiny budget keep up with the clock.
+        for (let i = 0; i < 200; i++) yield* TestClock.adjust("10 millis")
+        for (let i = 0; i < 100; i++) yield* Effect.yieldNow
+        const pending = calls.filter((_, i) => (fibers[i] as Fiber.Fiber<unknown, unknown>).pollUnsafe() === undefined)
+        assert.deepStrictEqual(pending, [], "every call has ended")
+        const exits = yield* Effect.forEach(fibers, Fiber.await)
+        assert.isAtMost(most, max, "permits held at once across the pools")
+        for (const exit of exits) {
+          if (Exit.isFailure(exit) && !Exit.hasInterrupts(exit)) {
+            const error = Cause.findErrorOption(exit.cause)
+            assert.isTrue(Option.isSome(error) && error.value._tag === "PoolRejected", Cause.pretty(exit.cause))
+          }
+        }
+        for (const pool of pools) {
+          const stats = yield* pool.stats
+          assert.deepStrictEqual([stats.active, stats.waiting, stats.lost], [0, 0, 0])
+        }
+        // Every lease came back: a fresh pool takes all `max` permits in one lease.
+        const fresh = yield* SharedPool.make({ key: "weights", max, ttl: "90 millis" })
+        assert.isTrue(yield* fresh.tryAcquire(max, { worker: "all" }))
+        assert.isFalse(yield* fresh.tryAcquire(1, { worker: "more" }))
       }).pipe(
         Effect.scoped,
         Effect.provide(PoolStore.layerStoreMemory),

@@ -372,6 +372,93 @@ describe.runIf(Tools.available().redis).concurrent("PoolStore on Redis: the stor
     })
   )
 
+  it.live("a lease of n permits is n members: a partial release leaves the rest held and renewable", () =>
+    Effect.gen(function* () {
+      const server = yield* RedisServer.scoped
+      const { store } = yield* connect(server)
+      const key = "weighted"
+      const { leases } = keysOf(key)
+      const options = { key, max: 5, ttl: TTL }
+      yield* warm(store, options)
+      const members = Effect.map(server.cli("ZRANGE", leases, "0", "-1"), (out) =>
+        out === "" ? [] : out.split("\n").sort()
+      )
+      const granted = yield* store.acquire({ ...options, permits: 3 })
+      assert.strictEqual(granted._tag, "Granted")
+      if (granted._tag !== "Granted") return
+      const { lease } = granted
+      assert.deepStrictEqual([granted.holders, lease.permits, lease.ttl], [3, 3, TTL])
+      assert.deepStrictEqual(yield* members, [lease.id, `${lease.id}#2`, `${lease.id}#3`])
+      // 3 more do not fit in the 2 left, and take nothing; 2 do.
+      const full = yield* store.acquire({ ...options, permits: 3 })
+      assert.deepStrictEqual([full._tag, full._tag === "Full" ? full.holders : -1], ["Full", 3])
+      const two = yield* store.acquire({ ...options, permits: 2 })
+      assert.deepStrictEqual([two._tag, two._tag === "Granted" ? two.holders : -1], ["Granted", 5])
+      if (two._tag === "Granted") assert.strictEqual(yield* store.release({ key, lease: two.lease }), 3)
+      // A count the key can never give is refused before Redis is asked.
+      for (const permits of [0, 6, 1.5]) {
+        const error = yield* Effect.flip(store.acquire({ ...options, permits }))
+        assert.deepStrictEqual(
+          [error._tag, error._tag === "PoolStoreError" ? error.reason : ""],
+          ["PoolStoreError", "refused"]
+        )
+      }
+
+      // A partial release gives back its last members; the rest stays held.
+      assert.strictEqual(yield* store.release({ key, lease, permits: 1 }), 2)
+      assert.deepStrictEqual(yield* members, [lease.id, `${lease.id}#2`])
+      const rest = { ...lease, permits: 2 }
+      const before = yield* Effect.forEach([lease.id, `${lease.id}#2`], (member) =>
+        Effect.map(server.cli("ZSCORE", leases, member), Number)
+      )
+      yield* Effect.sleep(50)
+      // Renewal pushes every member's deadline forward, and never revives the one given back.
+      assert.isTrue(yield* store.renew({ key, lease: rest }))
+      assert.isTrue(yield* store.renew({ key, lease }), "renewed as the lease of 3 it was: #3 stays gone")
+      const after = yield* Effect.forEach([lease.id, `${lease.id}#2`], (member) =>
+        Effect.map(server.cli("ZSCORE", leases, member), Number)
+      )
+      for (const [i, deadline] of after.entries()) {
+        assert.isAtLeast(deadline - (before[i] as number), 40, `member ${i + 1}`)
+      }
+      assert.deepStrictEqual(yield* members, [lease.id, `${lease.id}#2`])
+      // Held past its first TTL by renewal alone.
+      yield* Effect.sleep(TTL * 0.6)
+      assert.isTrue(yield* store.renew({ key, lease: rest }))
+      yield* Effect.sleep(TTL * 0.6)
+      assert.deepStrictEqual(yield* members, [lease.id, `${lease.id}#2`])
+      // Releasing the rest removes every member.
+      assert.strictEqual(yield* store.release({ key, lease: rest }), 0)
+      assert.deepStrictEqual(yield* members, [])
+      assert.strictEqual(yield* store.release({ key, lease: rest }), -1)
+      assert.isFalse(yield* store.renew({ key, lease: rest }))
+    })
+  )
+
+  it.live("a shared pool's weighted permits are members of the key's leases while held", () =>
+    Effect.gen(function* () {
+      const server = yield* RedisServer.scoped
+      const { store } = yield* connect(server)
+      const options = { key: "weighted-pool", max: 3, ttl: TTL }
+      yield* warm(store, options)
+      const count = Effect.map(server.cli("ZCARD", keysOf(options.key).leases), Number)
+      const pool = yield* SharedPool.make(options).pipe(Effect.provideService(PoolStore.PoolStore, store))
+      assert.strictEqual(yield* pool.withPermits(2, { worker: "w" })(count), 2)
+      assert.strictEqual(yield* count, 0, "given back when the work ends")
+      assert.isTrue(yield* pool.tryAcquire(3, { worker: "t" }))
+      assert.strictEqual(yield* count, 3)
+      yield* pool.release(1, { worker: "t" })
+      assert.strictEqual(yield* count, 2, "a partial release waits for the store")
+      assert.isFalse(yield* pool.tryAcquire(2, { worker: "u" }))
+      assert.isTrue(yield* pool.tryAcquire(1, { worker: "u" }))
+      yield* pool.release(2, { worker: "t" })
+      yield* pool.release(1, { worker: "u" })
+      assert.strictEqual(yield* count, 0)
+      const stats = yield* pool.stats
+      assert.deepStrictEqual([stats.acquired, stats.rejected, stats.released, stats.lost], [3, 1, 4, 0])
+    }).pipe(Effect.scoped)
+  )
+
   it.live("one acquire effect run twice takes two leases with two ids", () =>
     Effect.gen(function* () {
       const server = yield* RedisServer.scoped
@@ -389,7 +476,7 @@ describe.runIf(Tools.available().redis).concurrent("PoolStore on Redis: the stor
     })
   )
 
-  it.live("withPermitWaiting on another pool of the key gets the permit soon after it is freed, or times out", () =>
+  it.live("withPermit on another pool of the key gets the permit soon after it is freed, or times out", () =>
     Effect.gen(function* () {
       const server = yield* RedisServer.scoped
       const { store } = yield* connect(server)

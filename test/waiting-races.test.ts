@@ -15,7 +15,7 @@ const between = (minimum: number, maximum: number) => Schema.Int.check(Schema.is
 const Worker = Schema.Struct({
   start: between(0, 10),
   hold: between(0, 15),
-  // withPermitWaiting, or acquire in a scope of its own.
+  // withPermit, or acquire in a scope of its own.
   api: Schema.Literals(["with", "acquire"]),
   // Undefined: left alone; otherwise interrupted, or wrapped in Effect.timeout, at that instant.
   cut: Schema.UndefinedOr(Schema.Struct({ at: between(0, 30), by: Schema.Literals(["interrupt", "timeout"]) }))
@@ -195,9 +195,11 @@ describe("a waiter stepped one task at a time", () => {
   // holder releases, or the waiter is interrupted, or both in one synchronous
   // step. The sweep crosses every point of the waiter's path: before it
   // queues, between queueing and parking (granted before it parks), parked.
+  // It answers what each step led to, in step order, each once: the
+  // waiter's life in the log and how its call ended ("ran" or "interrupted").
   const sweep = (act: "release" | "interrupt" | "both") =>
     Effect.gen(function* () {
-      const lives = new Set<string>()
+      const lives: Array<string> = []
       for (let steps = 0; steps < 16; steps++) {
         const { close, events, pool } = yield* RecordedPool.make(1, { maxWaiting: 1 })
         yield* pool.tryAcquire(1, { worker: 0 })
@@ -223,9 +225,8 @@ describe("a waiter stepped one task at a time", () => {
           if (!stepper.step()) yield* Effect.yieldNow
         }
         const exit = waiter.pollUnsafe() as Exit.Exit<unknown, unknown>
-        if (act === "release") assert.isTrue(Exit.isSuccess(exit), `after ${steps} steps`)
-        else assert.isTrue(Exit.hasInterrupts(exit), `after ${steps} steps`)
-        assert.strictEqual(ran, Exit.isSuccess(exit) ? 1 : 0)
+        assert.isTrue(Exit.isSuccess(exit) || Exit.hasInterrupts(exit), `after ${steps} steps`)
+        assert.strictEqual(ran, Exit.isSuccess(exit) ? 1 : 0, `after ${steps} steps`)
         if (act === "interrupt") yield* pool.release(1, { worker: 0 })
         assert.strictEqual(yield* pool.active, 0, `after ${steps} steps`)
         assert.strictEqual((yield* pool.stats).waiting, 0, `after ${steps} steps`)
@@ -234,31 +235,39 @@ describe("a waiter stepped one task at a time", () => {
           .filter((event) => RecordedPool.workerOf(event) === 1)
           .map((event) => event._tag)
           .join(", ")
-        lives.add(life)
+        const led = `${life} -> ${Exit.isSuccess(exit) ? "ran" : "interrupted"}`
+        if (lives.at(-1) !== led) lives.push(led)
       }
       return lives
     })
 
   it.effect("a release at any step admits the waiter exactly once", () =>
     Effect.gen(function* () {
-      assert.deepStrictEqual(Array.from(yield* sweep("release")), ["Acquired, Released", "Queued, Acquired, Released"])
+      assert.deepStrictEqual(yield* sweep("release"), [
+        "Acquired, Released -> ran",
+        "Queued, Acquired, Released -> ran"
+      ])
     })
   )
 
   it.effect("an interrupt at any step leaves no permit or queue entry behind", () =>
     Effect.gen(function* () {
-      assert.deepStrictEqual(Array.from(yield* sweep("interrupt")), ["", "Queued, Abandoned"])
+      assert.deepStrictEqual(yield* sweep("interrupt"), [" -> interrupted", "Queued, Abandoned -> interrupted"])
     })
   )
 
   it.effect("a release and an interrupt in the same step pass the permit on", () =>
     Effect.gen(function* () {
-      const lives = Array.from(yield* sweep("both"))
-      // Interrupted before it entered, or granted and interrupted before its
-      // work began (the permit is passed on); an interrupt held off by the
-      // uninterruptible entry may also let it be admitted at once.
-      assert.includeMembers(lives, ["", "Queued, Acquired, Released"])
-      assert.includeMembers(["", "Acquired, Released", "Queued, Acquired, Released"], lives)
+      // Interrupted before it entered; granted before it parked, then
+      // interrupted before its work began (the permit is passed on); or,
+      // parked, resumed by the release's own step straight into its work,
+      // which ran (it is instant) before the interrupt landed (0.4: no
+      // interruption mask, and no trip through the scheduler).
+      assert.deepStrictEqual(yield* sweep("both"), [
+        " -> interrupted",
+        "Queued, Acquired, Released -> interrupted",
+        "Queued, Acquired, Released -> ran"
+      ])
     })
   )
 })

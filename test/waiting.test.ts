@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Exit, Fiber, Layer, Scope } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber, Layer, Option, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { CoroutinePool } from "../src/index.ts"
 import * as RecordedPool from "./utils/RecordedPool.ts"
@@ -13,7 +13,7 @@ const work = (log: Array<string>, worker: number, millis: number) =>
 
 const fork = <A, E>(effect: Effect.Effect<A, E>) => Effect.forkChild(effect, { startImmediately: true })
 
-describe("withPermitWaiting", () => {
+describe("withPermit, waiting as the pool allows", () => {
   it.effect("queues in strict FIFO order up to maxWaiting, then rejects with queue-full", () =>
     Effect.gen(function* () {
       const { close, lines, pool } = yield* RecordedPool.make(1, { maxWaiting: 2 })
@@ -56,31 +56,41 @@ describe("withPermitWaiting", () => {
     })
   )
 
-  it.effect("with maxWaiting 0 behaves exactly like withPermit", () =>
-    Effect.gen(function* () {
-      const transcript = (
-        call: (pool: CoroutinePool.CoroutinePool, worker: number) => Effect.Effect<void, CoroutinePool.PoolRejected>
-      ) =>
-        Effect.gen(function* () {
-          const { close, lines, pool } = yield* RecordedPool.make(1)
-          const holder = yield* fork(call(pool, 0))
-          const error = yield* Effect.flip(call(pool, 1))
-          yield* TestClock.adjust("10 millis")
-          yield* Fiber.join(holder)
-          yield* close
-          return { error, lines: yield* lines }
-        })
-      const hold = Effect.sleep("10 millis")
-      const waiting = yield* transcript((pool, worker) => pool.withPermit(hold, { worker: worker }))
-      const plain = yield* transcript((pool, worker) => pool.withPermit(hold, { worker: worker }))
-      assert.deepStrictEqual(waiting, plain)
-      const { lines } = waiting
-      assert.deepStrictEqual(lines, [
-        "Worker 0: acquired (1/1 active)",
-        "Worker 1: rejected (1/1 active)",
-        "Worker 0: released (0/1 active)"
-      ])
-    })
+  // 0.3 compared withPermitWaiting with the never-waiting withPermit; in 0.4
+  // the never-waiting call is withPermitIfAvailable, which answers None.
+  it.effect(
+    "with maxWaiting 0 never waits: the same transcript as withPermitIfAvailable, a rejection for its None",
+    () =>
+      Effect.gen(function* () {
+        const transcript = <A>(
+          call: (pool: CoroutinePool.CoroutinePool, worker: number) => Effect.Effect<A, CoroutinePool.PoolRejected>
+        ) =>
+          Effect.gen(function* () {
+            const { close, lines, pool } = yield* RecordedPool.make(1)
+            const holder = yield* fork(call(pool, 0))
+            const turnedAway = yield* Effect.exit(call(pool, 1))
+            yield* TestClock.adjust("10 millis")
+            yield* Fiber.join(holder)
+            yield* close
+            return { turnedAway, lines: yield* lines, stats: yield* pool.stats }
+          })
+        const hold = Effect.sleep("10 millis")
+        const waiting = yield* transcript((pool, worker) => pool.withPermit(hold, { worker }))
+        const ifAvailable = yield* transcript((pool, worker) => pool.withPermitIfAvailable(hold, { worker }))
+        assert.deepStrictEqual(waiting.lines, ifAvailable.lines)
+        assert.deepStrictEqual(waiting.stats, ifAvailable.stats)
+        assert.deepStrictEqual(
+          waiting.turnedAway,
+          Exit.fail(new CoroutinePool.PoolRejected({ worker: 1, reason: "full", active: 1, max: 1 }))
+        )
+        assert.deepStrictEqual(ifAvailable.turnedAway, Exit.succeed(Option.none()))
+        assert.deepStrictEqual(waiting.lines, [
+          "Worker 0: acquired (1/1 active)",
+          "Worker 1: rejected (1/1 active)",
+          "Worker 0: released (0/1 active)"
+        ])
+        assert.deepStrictEqual([waiting.stats.acquired, waiting.stats.rejected, waiting.stats.released], [1, 1, 1])
+      })
   )
 
   it.effect("fails with reason full when maxWaiting is 0", () =>
@@ -158,34 +168,38 @@ describe("withPermitWaiting", () => {
 })
 
 describe("no barging", () => {
-  it.effect("a released permit goes to the head waiter; tryAcquire and withPermit are rejected at that moment", () =>
-    Effect.gen(function* () {
-      const { close, lines, pool } = yield* RecordedPool.make(1, { maxWaiting: 1 })
-      yield* pool.tryAcquire(1, { worker: 0 })
-      const waiter = yield* fork(pool.withPermit(Effect.sleep("10 millis"), { worker: 1 }))
-      // Release and try again in one synchronous step: the waiter has not run yet.
-      const [barged, withPermit] = yield* Effect.gen(function* () {
-        yield* pool.release(1, { worker: 0 })
-        return [
-          yield* pool.tryAcquire(1, { worker: 2 }),
-          yield* Effect.exit(pool.withPermit(Effect.void, { worker: 3 }))
-        ] as const
+  // 0.4: withPermit waits as the pool allows (here it would queue behind 1);
+  // the calls that never wait are tryAcquire and withPermitIfAvailable.
+  it.effect(
+    "a released permit goes to the head waiter; tryAcquire and withPermitIfAvailable are turned away at that moment",
+    () =>
+      Effect.gen(function* () {
+        const { close, lines, pool } = yield* RecordedPool.make(1, { maxWaiting: 1 })
+        yield* pool.tryAcquire(1, { worker: 0 })
+        const waiter = yield* fork(pool.withPermit(Effect.sleep("10 millis"), { worker: 1 }))
+        // Release and try again in one synchronous step: the waiter has not run yet.
+        const [barged, ifAvailable] = yield* Effect.gen(function* () {
+          yield* pool.release(1, { worker: 0 })
+          return [
+            yield* pool.tryAcquire(1, { worker: 2 }),
+            yield* pool.withPermitIfAvailable(Effect.void, { worker: 3 })
+          ] as const
+        })
+        assert.isFalse(barged)
+        assert.deepStrictEqual(ifAvailable, Option.none())
+        yield* TestClock.adjust("10 millis")
+        yield* Fiber.join(waiter)
+        yield* close
+        assert.deepStrictEqual(yield* lines, [
+          "Worker 0: acquired (1/1 active)",
+          "Worker 1: queued (1/1 active, 1 waiting)",
+          "Worker 0: released (0/1 active, 1 waiting)",
+          "Worker 1: acquired (1/1 active)",
+          "Worker 2: rejected (1/1 active)",
+          "Worker 3: rejected (1/1 active)",
+          "Worker 1: released (0/1 active)"
+        ])
       })
-      assert.isFalse(barged)
-      assert.isTrue(Exit.isFailure(withPermit))
-      yield* TestClock.adjust("10 millis")
-      yield* Fiber.join(waiter)
-      yield* close
-      assert.deepStrictEqual(yield* lines, [
-        "Worker 0: acquired (1/1 active)",
-        "Worker 1: queued (1/1 active, 1 waiting)",
-        "Worker 0: released (0/1 active, 1 waiting)",
-        "Worker 1: acquired (1/1 active)",
-        "Worker 2: rejected (1/1 active)",
-        "Worker 3: rejected (1/1 active)",
-        "Worker 1: released (0/1 active)"
-      ])
-    })
   )
 })
 
@@ -420,7 +434,7 @@ describe("a long queue", () => {
 })
 
 describe("module functions", () => {
-  it.effect("withPermitWaiting and acquire read well in a pipe", () =>
+  it.effect("withPermit and acquire read well in a pipe", () =>
     Effect.gen(function* () {
       const pool = yield* CoroutinePool.make({ max: 1, maxWaiting: 1 })
       const value = yield* Effect.succeed(42).pipe(CoroutinePool.withPermit(pool, { worker: "pipe" }))

@@ -64,7 +64,7 @@ describe("benchmark suite", () => {
 
       assert.deepStrictEqual(
         results.cases.map((result) => [result.id, result.rows.length]),
-        expectedRows
+        expectedRows.map(([id, rows]) => [id, rows])
       )
       for (const result of results.cases) {
         assert.strictEqual(result.rows.find((row) => row.subject === result.reference)?.ratio, 1, `case ${result.id}`)

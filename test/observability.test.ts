@@ -119,10 +119,10 @@ describe("metrics", () => {
       }
       const holdsOf = (holdSampling: number, name: string) =>
         Effect.gen(function* () {
-          reads = 0
           const pool = yield* CoroutinePool.make({ max: 1, name, holdSampling }).pipe(
             Effect.provideService(Clock.Clock, counting)
           )
+          reads = 0
           // 160 holds of 10 ms each, admitted without a wait.
           for (let i = 0; i < 160; i++) {
             const holder = yield* fork(pool.withPermit(Effect.sleep("10 millis")))
@@ -164,7 +164,14 @@ describe("metrics", () => {
     Effect.gen(function* () {
       for (const holdSampling of [0, 1025, 1.5, Number.NaN]) {
         const error = yield* Effect.flip(CoroutinePool.make({ max: 1, holdSampling }))
-        assert.deepStrictEqual([error._tag, error.option], ["InvalidPoolOption", "holdSampling"])
+        assert.deepStrictEqual(
+          error,
+          new CoroutinePool.InvalidPoolOption({
+            option: "holdSampling",
+            value: holdSampling,
+            expected: "a whole number from 1 to 1024"
+          })
+        )
       }
     })
   )

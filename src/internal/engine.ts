@@ -577,19 +577,22 @@ export class Engine {
     const taken = this.manual.get(worker) as Array<Caller>
     const returned: Array<Caller> = []
     let left = permits
+    // Every take is given back before anyone is handed a permit: a waiter
+    // resumed by the hand-off never sees this release half done.
     while (left > 0) {
       const caller = taken[0] as Caller
       if (caller.permits <= left) {
         taken.shift()
         left -= caller.permits
-        this.released(caller, caller.permits)
+        this.giveBack(caller, caller.permits)
       } else {
-        this.released(caller, left)
+        this.giveBack(caller, left)
         left = 0
       }
       returned.push(caller)
     }
     if (taken.length === 0) this.manual.delete(worker)
+    this.handOff()
     return returned
   }
 
@@ -625,13 +628,18 @@ export class Engine {
   // `permits` of `caller`'s came back (all of them, or part of a take by
   // hand): counted, given to the source, published, handed on.
   private released(caller: Caller, permits: number): void {
+    this.giveBack(caller, permits)
+    this.handOff()
+  }
+
+  // `released` but the hand-off, which the caller does once it is done.
+  private giveBack(caller: Caller, permits: number): void {
     this.active -= permits
     this.ledger.held(caller.since)
     this.source.release(this, caller, permits)
     if (permits === caller.permits) caller.status = Ended
     this.ledger.publish("Released", caller.worker, permits, this)
     if (caller.status !== Ended) caller.permits -= permits
-    this.handOff()
   }
 
   /**
@@ -689,10 +697,12 @@ export class Engine {
 
   /** Gives back the permits no fiber holds: those of `tryAcquire` and `acquire`. */
   releaseUnowned(): void {
-    for (const taken of this.manual.values()) {
-      for (const caller of taken) this.released(caller, caller.permits)
-    }
+    const takes = [...this.manual.values()]
     this.manual.clear()
+    for (const taken of takes) {
+      for (const caller of taken) this.giveBack(caller, caller.permits)
+    }
+    this.handOff()
     for (let caller = this.scoped.head; caller !== undefined; caller = this.scoped.head) this.release(caller)
   }
 }

@@ -158,16 +158,18 @@ export const hooks =
         })
       }
 
-      const publishLost = (worker: WorkerId) => () => {
+      const publishLost = (worker: WorkerId, permits: number) => () => {
         ledger.totals.Lost++
-        ledger.emit({ _tag: "Lost", worker, active: leases.reported, max: engine.max, waiting: engine.waiting })
+        const event = { _tag: "Lost", worker, active: leases.reported, max: engine.max, waiting: engine.waiting }
+        // Like every worker event: a single permit goes without saying.
+        ledger.emit(permits === 1 ? event : { ...event, permits })
       }
 
       // Ends a lease the pool can no longer vouch for.
       const lose = (held: Hold, reason: "missing" | "deadline") => {
         holds.delete(held)
         const { caller } = held
-        if (!engine.lose(caller, publishLost(caller.worker))) return
+        if (!engine.lose(caller, publishLost(caller.worker, caller.permits))) return
         held.lost = errors.lost(caller.worker, held.lease?.fence ?? 0, reason)
         // Past our deadline the store may still hold it (renewals were
         // failing): give it back so the slot frees now, not at its deadline.

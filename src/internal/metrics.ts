@@ -11,14 +11,17 @@ export const metrics = {
   waiting: Metric.gauge("coroutine_pool_waiting", { description: "Callers queued for a permit right now" }),
   max: Metric.gauge("coroutine_pool_max", { description: "Permits in force" }),
   acquired: Metric.counter("coroutine_pool_acquired_total", {
-    description: "Permits taken, at once or after a wait",
+    description: "Admissions (Acquired events: one per call, whatever its count of permits), at once or after a wait",
     incremental: true
   }),
   rejected: Metric.counter("coroutine_pool_rejected_total", {
     description: "Callers turned away, by reason",
     incremental: true
   }),
-  released: Metric.counter("coroutine_pool_released_total", { description: "Permits returned", incremental: true }),
+  released: Metric.counter("coroutine_pool_released_total", {
+    description: "Returns (Released events: one per call, whatever its count of permits)",
+    incremental: true
+  }),
   abandoned: Metric.counter("coroutine_pool_abandoned_total", {
     description: "Queued callers that left without a permit (interrupted, or the pool closed)",
     incremental: true
@@ -28,11 +31,11 @@ export const metrics = {
     incremental: true
   }),
   wait: Metric.histogram("coroutine_pool_wait_seconds", {
-    description: "Time from asking for a permit to getting it",
+    description: "Time from asking for permits to getting them (0 for an admission without a wait)",
     boundaries
   }),
   hold: Metric.histogram("coroutine_pool_hold_seconds", {
-    description: "Time a permit was held",
+    description: "Time permits were held (sampled: see holdSampling; every hold counted)",
     boundaries
   })
 } as const

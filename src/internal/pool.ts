@@ -324,7 +324,12 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
     const waited = waitThen(caller, then)
     // Asking a store for a call that may not wait: its rejection is `None` or `false`.
     return mode === Maybe || mode === ByHand
-      ? Effect.catchIf(waited, isRejection, () => turnedAway(caller.worker, mode))
+      ? Effect.catchIf(
+          waited,
+          // The pool's own refusal, not one the work (which runs granted) failed with.
+          (error) => isRejection(error) && caller.status !== Granted,
+          () => turnedAway(caller.worker, mode)
+        )
       : waited
   }
 

@@ -203,6 +203,11 @@ export const metrics = {
   lost: Metric.counter("coroutine_pool_lost_total", {
     description: "Leases lost while held (shared pools)",
     incremental: true
+  }),
+  storeErrors: Metric.counter("coroutine_pool_store_errors_total", {
+    description:
+      "Store operations that failed, by operation (acquire, renew, release) and reason (timeout, unavailable, refused)",
+    incremental: true
   })
 } as const
 
@@ -343,6 +348,14 @@ export const make = Effect.fnUntraced(function* (
       metrics.rejected,
       { pool: decoded.name, reason: "warming" },
       Metrics.counted(() => ledger.refused.warming)
+    ),
+    ...Leases.storeErrorKinds.map(([operation, reason]) =>
+      Metrics.series(
+        context,
+        metrics.storeErrors,
+        { pool: decoded.name, operation, reason },
+        Metrics.counted(() => source.storeErrors[`${operation}/${reason}`])
+      )
     )
   ]
   yield* Effect.addFinalizer(() =>

@@ -10,6 +10,7 @@
 
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -17,7 +18,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as PoolStore from "../PoolStore.ts"
 import type { Asker, Caller, Engine, Source } from "./engine.ts"
-import type { WorkerId } from "./errors.ts"
+import { PoolStoreError, type WorkerId } from "./errors.ts"
 import type { Event, Ledger } from "./ledger.ts"
 import type { Hooks } from "./pool.ts"
 import { formatShared, type SharedEvent } from "./sharedEvents.ts"
@@ -67,15 +68,29 @@ interface Hold {
   // The fiber that took an `acquire` permit, interrupted when it is lost.
   owner: Fiber.Fiber<unknown, unknown> | undefined
   // The store's release, once the permit came back.
-  returned: Fiber.Fiber<number, PoolStore.PoolStoreError> | undefined
+  returned: Deferred.Deferred<number, PoolStore.PoolStoreError> | undefined
 }
 
 // Every caller of a shared pool is an `Asker`.
+/** How often a queued caller asks again when the store wakes it (unless `poll` is longer). */
+export const fallbackPoll = 1000
+
 const holdOf = (caller: Caller) => (caller as Asker).grant as Hold
+
+type StoreErrorKind = `${PoolStore.PoolStoreError["operation"]}/${PoolStore.PoolStoreError["reason"]}`
+
+/** Every operation and reason a store error is counted under. */
+export const storeErrorKinds = (["acquire", "renew", "release"] as const).flatMap((operation) =>
+  (["timeout", "unavailable", "refused"] as const).map((reason) => [operation, reason] as const)
+)
 
 /** The source: ask the store while this process holds fewer than `max`; show the store's holders. */
 export class Leases implements Source {
   readonly asks = true
+  // The store's failures, by operation and reason, for the metrics.
+  readonly storeErrors = Object.fromEntries(
+    storeErrorKinds.map(([operation, reason]) => [`${operation}/${reason}`, 0])
+  ) as Record<StoreErrorKind, number>
   // Holders across every process, as the store last reported them (and as
   // this process's own releases have changed them since).
   reported = 0
@@ -114,11 +129,33 @@ export const hooks =
       const every = Math.max(1, Math.floor(ttl / 3))
       const holds = new Set<Hold>()
       // Store releases still on their way, which closing waits for.
-      const returning = new Set<Fiber.Fiber<unknown, unknown>>()
+      const returning = new Set<Deferred.Deferred<number, PoolStore.PoolStoreError>>()
       let warmingUntil = Number.NEGATIVE_INFINITY
 
-      // The renewer sleeps while nothing is held; a first lease wakes it.
-      let wake: (() => void) | undefined
+      // A store that says when permits come free wakes the head of the queue
+      // at once; the head then asks again only every `fallback` (a wake-up
+      // may be lost) or at the store's hint. Without one, or while its channel
+      // is down, the head asks every `poll`.
+      let pushed = false
+      const fallback = Math.max(poll, fallbackPoll)
+      if (store.watch !== undefined) {
+        yield* store.watch(key, {
+          freed: () => {
+            const head = engine.queue.head
+            if (head !== undefined) engine.askAgain(head)
+          },
+          live: (up) => {
+            pushed = up
+          }
+        })
+      }
+
+      // The renewer sleeps while nothing is held, and a first lease wakes it
+      // (`wakeIdle`); otherwise it sleeps until the next renewal is due, which
+      // no later lease can precede (they all last one ttl), or until its
+      // renewals are answered (`wakeRenewed`).
+      let wakeIdle: (() => void) | undefined
+      let wakeRenewed: (() => void) | undefined
       const hold = (caller: Caller, lease: PoolStore.Lease | undefined, sent: number): Hold => {
         const held: Hold = {
           caller,
@@ -135,7 +172,7 @@ export const hooks =
           holds.add(held)
           // Every lease lasts the same ttl, so a new one is due after those
           // held already: only an idle renewer needs waking.
-          if (holds.size === 1) wake?.()
+          if (holds.size === 1) wakeIdle?.()
         }
         return held
       }
@@ -148,14 +185,41 @@ export const hooks =
         // Counted out at once, so that the event of this release shows it;
         // the store's answer then says how many are left.
         leases.reported = Math.max(0, leases.reported - permits)
-        const fiber = runFork(store.release({ key, lease: held.lease, permits }))
-        held.returned = fiber
+        const returned = Deferred.makeUnsafe<number, PoolStore.PoolStoreError>()
+        held.returned = returned
+        returning.add(returned)
+        const request = { key, lease: held.lease, permits }
+        call(
+          () => store.release(request),
+          store.direct?.release,
+          request,
+          (exit) => {
+            returning.delete(returned)
+            if (Exit.isFailure(exit)) failed(exit.cause)
+            else if (exit.value >= 0) leases.reported = exit.value
+            Deferred.doneUnsafe(returned, exit)
+          }
+        )
         if (!all) held.lease = { ...held.lease, permits: caller.permits - permits }
-        returning.add(fiber)
-        fiber.addObserver((exit) => {
-          returning.delete(fiber)
-          if (Exit.isSuccess(exit) && exit.value >= 0) leases.reported = exit.value
-        })
+      }
+
+      // A store operation whose answer goes to `done` whatever becomes of the
+      // caller: by the store's callback when it has one, else from a fiber
+      // of its own (built from `effect`).
+      const call = <Request, A, E>(
+        effect: () => Effect.Effect<A, E>,
+        direct: ((request: Request, answer: (exit: Exit.Exit<A, E>) => void) => void) | undefined,
+        request: Request,
+        done: (exit: Exit.Exit<A, E>) => void
+      ) => {
+        if (direct !== undefined) direct(request, done)
+        else runFork(effect()).addObserver(done)
+      }
+
+      // Every failure of the store is counted, whatever comes of it.
+      const failed = (cause: Cause.Cause<unknown>) => {
+        const error = Option.getOrUndefined(Cause.findErrorOption(cause))
+        if (error instanceof PoolStoreError) leases.storeErrors[`${error.operation}/${error.reason}`]++
       }
 
       const publishLost = (worker: WorkerId, permits: number) => () => {
@@ -184,6 +248,7 @@ export const hooks =
       // until the deadline).
       const renewed = (held: Hold, sent: number, exit: Exit.Exit<boolean, PoolStore.PoolStoreError>): void => {
         held.renewing = false
+        if (Exit.isFailure(exit)) failed(exit.cause)
         if (!holds.has(held)) return
         if (Exit.isFailure(exit)) held.next = now() + Math.min(every, 100)
         else if (!exit.value) lose(held, "missing")
@@ -212,12 +277,12 @@ export const hooks =
         for (;;) {
           if (holds.size === 0) {
             yield* Effect.callback<void>((resume) => {
-              wake = () => resume(Effect.void)
+              wakeIdle = () => resume(Effect.void)
               return Effect.sync(() => {
-                wake = undefined
+                wakeIdle = undefined
               })
             })
-            wake = undefined
+            wakeIdle = undefined
           }
           const at = now()
           const due: Array<Hold> = []
@@ -240,19 +305,19 @@ export const hooks =
             yield* Effect.forkChild(
               Effect.andThen(
                 renew(due),
-                Effect.sync(() => wake?.())
+                Effect.sync(() => wakeRenewed?.())
               ),
               { startImmediately: true }
             )
           }
           if (holds.size > 0) {
             yield* Effect.callback<void>((resume) => {
-              wake = () => resume(Effect.void)
+              wakeRenewed = () => resume(Effect.void)
               return Effect.sync(() => {
-                wake = undefined
+                wakeRenewed = undefined
               })
             }).pipe(Effect.timeoutOption(Math.max(0, earliest - now())))
-            wake = undefined
+            wakeRenewed = undefined
           }
         }
       })
@@ -263,6 +328,7 @@ export const hooks =
       // caller, which has only to wait for it (or leave, and let a grant go back).
       const answer = (caller: Asker, sent: number, exit: Exit.Exit<PoolStore.Admission, LeaseError>) => {
         if (Exit.isFailure(exit)) {
+          failed(exit.cause)
           const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
           // Failing open: admitted without a lease when the store could not
           // be reached or did not answer, still at most max here.
@@ -276,7 +342,7 @@ export const hooks =
           leases.reported = admission.holders
           return engine.granted(caller, hold(caller, admission.lease, sent))
         }
-        caller.due = sent + Math.max(1, Math.min(poll, admission.retryAfter))
+        caller.due = sent + Math.max(1, Math.min(pushed ? fallback : poll, admission.retryAfter))
         if (admission._tag === "Full") {
           leases.reported = admission.holders
           return engine.refused(caller, "full", admission.retryAfter)
@@ -298,8 +364,13 @@ export const hooks =
       // timeout, so that its answer arrives whatever becomes of the caller.
       leases.askStore = (caller) => {
         const sent = now()
-        const asking = runFork(store.acquire({ key, max, ttl, permits: caller.permits }))
-        asking.addObserver((exit) => answer(caller, sent, exit))
+        const request = { key, max, ttl, permits: caller.permits }
+        call(
+          () => store.acquire(request),
+          store.direct?.acquire,
+          request,
+          (exit) => answer(caller, sent, exit)
+        )
       }
 
       // The work runs in a fiber of its own, so that losing the lease can
@@ -334,9 +405,11 @@ export const hooks =
         // is the caller's to see).
         released: (caller) => {
           const returned = holdOf(caller).returned
-          return returned === undefined ? undefined : Effect.asVoid(Fiber.join(returned))
+          return returned === undefined ? undefined : Effect.asVoid(Deferred.await(returned))
         },
-        closing: Effect.suspend(() => Fiber.awaitAll(Array.from(returning))).pipe(Effect.asVoid),
+        closing: Effect.suspend(() =>
+          Effect.forEach(Array.from(returning), (returned) => Effect.exit(Deferred.await(returned)), { discard: true })
+        ),
         resizable: (size) => (size === max ? undefined : errors.mismatch(size))
       } satisfies Hooks<LeaseError>
     })

@@ -26,9 +26,14 @@ const MEMBER = `local function member(id, i) if i == 1 then return id end return
 
 // KEYS: 1 leases (ZSET member -> deadline ms), 2 meta (HASH max, ttl, since, fence),
 //       3 tombstones (ZSET lease id -> expiry ms)
-// ARGV: 1 lease id, 2 max, 3 ttl ms, 4 meta idle ms, 5 permits
-// Reply: {'ok', fence, holders} | {'full', retryAfterMs, holders} | {'warming', retryAfterMs}
-//        | {'cancelled'} | error 'MISMATCH max|ttl <stored>'
+// ARGV: 1 meta idle ms, then per request, in the order they were asked:
+//       lease id, permits, max, ttl ms
+// Reply: one answer per request: {'ok', fence, holders} | {'full', retryAfterMs, holders}
+//        | {'warming', retryAfterMs} | {'cancelled'} | {'mismatch', 'max'|'ttl', stored}
+//
+// The acquires of one process that were due at once, in one call. They are
+// answered first come, first served: once one does not fit, none after it is
+// granted (a small request does not overtake a large one).
 //
 // A key's contract is its max and its ttl: the first acquire of an epoch
 // records both and every later one must match, so every holder's lease lasts
@@ -38,88 +43,123 @@ const MEMBER = `local function member(id, i) if i == 1 then return id end return
 export const ACQUIRE = `#!lua
 ${NOW}
 ${MEMBER}
-local id, max, ttl, idle = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local permits = tonumber(ARGV[5] or '1')
+local idle = tonumber(ARGV[1])
+local answers = {}
 local m = redis.call('HMGET', KEYS[2], 'max', 'ttl', 'since', 'maxttl')
 if not m[1] then
   -- First use, or Redis lost its data: leases granted before the loss may still
   -- be held. Start a new epoch and refuse grants for one TTL (delayed restart).
   -- The fencing counter is seeded from the server clock (us) so tokens keep
   -- increasing across a data loss.
+  local max, ttl = ARGV[4], ARGV[5]
   redis.call('HSET', KEYS[2], 'max', max, 'ttl', ttl, 'maxttl', ttl, 'since', now, 'fence', now * 1000)
-  m = {tostring(max), tostring(ttl), tostring(now)}
+  m = {max, ttl, tostring(now)}
 end
-if tonumber(m[1]) ~= max then return redis.error_reply('MISMATCH max ' .. m[1]) end
 local stored = m[2] or m[4]
-if tonumber(stored) ~= ttl then return redis.error_reply('MISMATCH ttl ' .. stored) end
-if not m[2] then redis.call('HSET', KEYS[2], 'ttl', ttl) end
+if not m[2] then redis.call('HSET', KEYS[2], 'ttl', stored) end
 -- The record outlives every lease (renewals refresh it too), then goes once
 -- the key has been idle: the next use warms up as a first use does.
 redis.call('PEXPIRE', KEYS[2], idle)
--- Tombstones are purged by RELEASE, which writes them; here a lookup suffices.
-local dead = redis.call('ZSCORE', KEYS[3], id)
-if dead and tonumber(dead) > now then return {'cancelled'} end
-local ready = tonumber(m[3]) + ttl
-if now < ready then return {'warming', ready - now} end
+local ready = tonumber(m[3]) + tonumber(stored)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local n = redis.call('ZCARD', KEYS[1])
-if n + permits > max then
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {'full', tonumber(first[2] or ttl) - now, n}
+local full = false
+local granted = false
+for r = 2, #ARGV, 4 do
+  local id, permits, max, ttl = ARGV[r], tonumber(ARGV[r + 1]), tonumber(ARGV[r + 2]), tonumber(ARGV[r + 3])
+  local dead = redis.call('ZSCORE', KEYS[3], id)
+  if tonumber(m[1]) ~= max then
+    answers[#answers + 1] = {'mismatch', 'max', m[1]}
+  elseif tonumber(stored) ~= ttl then
+    answers[#answers + 1] = {'mismatch', 'ttl', stored}
+  elseif dead and tonumber(dead) > now then
+    answers[#answers + 1] = {'cancelled'}
+  elseif now < ready then
+    answers[#answers + 1] = {'warming', ready - now}
+  elseif full or n + permits > max then
+    full = true
+    local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    answers[#answers + 1] = {'full', tonumber(first[2] or (now + ttl)) - now, n}
+  else
+    for i = 1, permits do redis.call('ZADD', KEYS[1], now + ttl, member(id, i)) end
+    n = n + permits
+    granted = true
+    answers[#answers + 1] = {'ok', redis.call('HINCRBY', KEYS[2], 'fence', 1), n}
+  end
 end
-for i = 1, permits do redis.call('ZADD', KEYS[1], now + ttl, member(id, i)) end
 -- Every lease of the key lasts ttl, so the newest deadline is now + ttl: the
 -- set goes by itself once the last lease has expired (a crashed holder's).
-redis.call('PEXPIRE', KEYS[1], ttl)
-return {'ok', redis.call('HINCRBY', KEYS[2], 'fence', 1), n + permits}`
+if granted then redis.call('PEXPIRE', KEYS[1], stored) end
+return answers`
 
-// KEYS: 1 leases, 2 meta. ARGV: 1 lease id, 2 ttl ms, 3 meta idle ms, 4 permits.
-// Never recreates a missing lease. Reply: 1 renewed | 0 lost
-export const RENEW = `#!lua flags=allow-oom
+// KEYS: 1 leases, 2 meta, 3 tombstones.
+// ARGV: 1 meta idle ms, 2 the key's channel, 3 how many releases, then per
+//       release: lease id, permits it holds, how many go back (its last
+//       members), tombstone ms; then per renewal: lease id, permits, ttl ms.
+// Reply: {releases, renewals}: per release, holders left or -1 when the lease
+//        was not held; per renewal, 1 renewed or 0 lost.
+//
+// Releases and renewals of one process that were due at once, in one call.
+// A release removes only the caller's own lease (its id is unguessable).
+// When it is not there (the acquire was interrupted before it ran, or the
+// lease expired), a tombstone makes a late acquire of that id answer
+// 'cancelled'. Tombstones are purged here, and the set expires with its
+// newest one. A renewal never recreates a missing lease. When permits came
+// free, the key's channel says so: processes with callers queued ask at once
+// instead of at their next poll.
+export const RETURN = `#!lua flags=allow-oom
 ${NOW}
 ${MEMBER}
-local id, permits = ARGV[1], tonumber(ARGV[4] or '1')
-local d = redis.call('ZSCORE', KEYS[1], id)
-if not d or tonumber(d) <= now then
-  for i = 1, permits do redis.call('ZREM', KEYS[1], member(id, i)) end
-  return 0
+local idle, releases = ARGV[1], tonumber(ARGV[3])
+local released, renewed = {}, {}
+local freed = false
+local last = 3 + releases * 4
+for r = 4, last, 4 do
+  local id, permits, back, tomb = ARGV[r], tonumber(ARGV[r + 1]), tonumber(ARGV[r + 2]), ARGV[r + 3]
+  local held = false
+  for i = permits, permits - back + 1, -1 do
+    if redis.call('ZREM', KEYS[1], member(id, i)) == 1 then held = true end
+  end
+  if held then
+    freed = true
+    released[#released + 1] = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+  else
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+    redis.call('ZADD', KEYS[3], now + tonumber(tomb), id)
+    redis.call('PEXPIRE', KEYS[3], tomb)
+    released[#released + 1] = -1
+  end
 end
-for i = 1, permits do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), member(id, i)) end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return 1`
-
-// KEYS: 1 leases, 2 tombstones. ARGV: 1 lease id, 2 tombstone ms, 3 permits
-// the lease holds, 4 how many go back (its last members; all by default).
-// Removes only the caller's own lease (its id is unguessable). When it is not
-// there (the acquire was interrupted before it ran, or the lease expired), a
-// tombstone makes a late acquire of that id answer 'cancelled'. Tombstones
-// are purged here, and the set expires with its newest one.
-// Reply: holders left | -1 when the lease was not held
-export const RELEASE = `#!lua flags=allow-oom
-${NOW}
-${MEMBER}
-local id, permits = ARGV[1], tonumber(ARGV[3] or '1')
-local back = tonumber(ARGV[4] or ARGV[3] or '1')
-local held = false
-for i = permits, permits - back + 1, -1 do
-  if redis.call('ZREM', KEYS[1], member(id, i)) == 1 then held = true end
+for r = last + 1, #ARGV, 3 do
+  local id, permits, ttl = ARGV[r], tonumber(ARGV[r + 1]), ARGV[r + 2]
+  local d = redis.call('ZSCORE', KEYS[1], id)
+  if not d or tonumber(d) <= now then
+    for i = 1, permits do redis.call('ZREM', KEYS[1], member(id, i)) end
+    renewed[#renewed + 1] = 0
+  else
+    for i = 1, permits do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ttl), member(id, i)) end
+    redis.call('PEXPIRE', KEYS[1], ttl)
+    redis.call('PEXPIRE', KEYS[2], idle)
+    renewed[#renewed + 1] = 1
+  end
 end
-if held then return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf') end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), id)
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return -1`
+if freed then redis.call('PUBLISH', ARGV[2], redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')) end
+return {released, renewed}`
 
 // The Redis keys of a pool: all in one hash slot (the part in braces), so a
 // script may touch them together on a cluster. A prefix has no ':' (see
 // `PoolStore.validateName`), so distinct prefix and key pairs never meet.
 export const keysOf = (prefix: string, key: string) => {
   const slot = `{${prefix}:${key}}`
-  return { leases: `${slot}:leases`, meta: `${slot}:meta`, tomb: `${slot}:tomb` }
+  return { leases: `${slot}:leases`, meta: `${slot}:meta`, tomb: `${slot}:tomb`, freed: `${slot}:freed` }
 }
 
-export type AcquireReply = ["ok", number, number] | ["full", number, number] | ["warming", number] | ["cancelled"]
+export type AcquireAnswer =
+  | ["ok", number, number]
+  | ["full", number, number]
+  | ["warming", number]
+  | ["cancelled"]
+  | ["mismatch", "max" | "ttl", string]
 
 /**
  * A script sent in one round trip: `EVALSHA` of the locally computed SHA1,

@@ -2,6 +2,8 @@
 // Both stores (memory, Redis) and the public module use it.
 
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import type * as Scope from "effect/Scope"
 import { InvalidStoreOption, type LeaseLost, type PoolConfigMismatch, PoolStoreError } from "./errors.ts"
 import { isTtl, ttlBounds } from "./options.ts"
 
@@ -23,20 +25,52 @@ export type Admission =
 /** How many permits a lease holds. */
 export const permitsOf = (lease: Lease): number => lease.permits ?? 1
 
-/** A store's three atomic operations on the leases of a key. */
+/** `permits` (default 1) of a key whose contract is `max` and `ttl`. */
+export interface AcquireRequest {
+  readonly key: string
+  readonly max: number
+  readonly ttl: number
+  readonly permits?: number | undefined
+}
+
+/** A lease of a key back, or `permits` of it (its last ones; default all). */
+export interface ReleaseRequest {
+  readonly key: string
+  readonly lease: Lease
+  readonly permits?: number | undefined
+}
+
+/** What a store tells a pool that watches a key. */
+export interface Watcher {
+  /** Permits of the key came free (somewhere): a queued caller may ask now. */
+  readonly freed: () => void
+  /** Whether the store can tell (its channel is up): if not, the pool polls. */
+  readonly live: (up: boolean) => void
+}
+
+/** A store's three atomic operations on the leases of a key, and its wake-ups. */
 export interface Store {
-  readonly acquire: (options: {
-    readonly key: string
-    readonly max: number
-    readonly ttl: number
-    readonly permits?: number | undefined
-  }) => Effect.Effect<Admission, PoolStoreError | PoolConfigMismatch>
+  readonly acquire: (request: AcquireRequest) => Effect.Effect<Admission, PoolStoreError | PoolConfigMismatch>
   readonly renew: (options: { readonly key: string; readonly lease: Lease }) => Effect.Effect<boolean, PoolStoreError>
-  readonly release: (options: {
-    readonly key: string
-    readonly lease: Lease
-    readonly permits?: number | undefined
-  }) => Effect.Effect<number, PoolStoreError>
+  readonly release: (request: ReleaseRequest) => Effect.Effect<number, PoolStoreError>
+  /**
+   * Optional: `acquire` and `release` answered by callback, once, without a
+   * fiber of their own (a shared pool's calls then cost no fiber each).
+   */
+  readonly direct?:
+    | {
+        readonly acquire: (
+          request: AcquireRequest,
+          answer: (exit: Exit.Exit<Admission, PoolStoreError | PoolConfigMismatch>) => void
+        ) => void
+        readonly release: (request: ReleaseRequest, answer: (exit: Exit.Exit<number, PoolStoreError>) => void) => void
+      }
+    | undefined
+  /**
+   * Optional: tells `watcher` when permits of `key` come free, for as long as
+   * the scope lasts. A store without it is polled.
+   */
+  readonly watch?: ((key: string, watcher: Watcher) => Effect.Effect<void, never, Scope.Scope>) | undefined
 }
 
 export type { LeaseLost }

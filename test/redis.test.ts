@@ -1,14 +1,10 @@
-import { type ChildProcess, spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
-import { createInterface } from "node:readline"
-import { fileURLToPath } from "node:url"
 import * as NodeRedis from "@effect/platform-node/NodeRedis"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Duration, Effect, Fiber, Layer, Logger, References, Schedule } from "effect"
 import * as PoolStore from "../src/PoolStore.ts"
 import * as SharedPool from "../src/SharedPool.ts"
 import * as RedisServer from "./utils/RedisServer.ts"
-import type { WorkerArgs, WorkerEvent } from "./utils/redis-worker.ts"
+import { is, spawnWorker, startUp, type Worker } from "./utils/RedisWorkers.ts"
 import * as Tools from "./utils/Tools.ts"
 
 // The Redis lease store and shared pools against a real redis-server (one per
@@ -72,156 +68,6 @@ const warm = (store: Store, options: { key: string; max: number; ttl: number }) 
     assert.strictEqual(first._tag, "Warming", `first use of ${options.key} warms up`)
     if (first._tag === "Warming") yield* Effect.sleep(first.retryAfter + 5)
   })
-
-// ---------------------------------------------------------------------------
-// worker processes
-// ---------------------------------------------------------------------------
-
-const workerScript = fileURLToPath(new URL("./utils/redis-worker.ts", import.meta.url))
-
-// How long a worker process may take to start and connect (Node boots, loads
-// the library and connects to Redis): generous, since a busy machine may
-// take seconds. It is never part of a bound a test measures: those start
-// once the worker said it is ready.
-const startUp = 60_000
-
-interface Worker {
-  readonly name: string
-  readonly events: ReadonlyArray<WorkerEvent>
-  /** Waits (up to `startUp` millis) until the worker has made its pool and said so. */
-  readonly ready: Effect.Effect<Extract<WorkerEvent, { event: "ready" }>>
-  readonly signal: (signal: NodeJS.Signals) => Effect.Effect<void>
-  /** Opens the worker's gate (see `WorkerArgs.gate`). */
-  readonly go: Effect.Effect<void>
-  /** Waits (up to `timeout` millis) for an event matching `predicate`; dies with the worker's output otherwise. */
-  readonly waitFor: <E extends WorkerEvent>(
-    predicate: (event: WorkerEvent) => event is E,
-    timeout?: number
-  ) => Effect.Effect<E>
-  /** Waits for the process to exit; answers its exit code. */
-  readonly exit: (timeout?: number) => Effect.Effect<number | null>
-  readonly diagnostics: () => string
-}
-
-const is =
-  <T extends WorkerEvent["event"]>(tag: T) =>
-  (event: WorkerEvent): event is Extract<WorkerEvent, { event: T }> =>
-    event.event === tag
-
-// Still our worker? (pids are reused: only signal a pid that runs redis-worker.ts)
-const isWorker = (pid: number) => {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("redis-worker.ts")
-  } catch {
-    return false
-  }
-}
-
-const kill = (pid: number | undefined, signal: NodeJS.Signals) => {
-  if (pid !== undefined && isWorker(pid)) {
-    try {
-      process.kill(pid, signal)
-    } catch {
-      // gone meanwhile
-    }
-  }
-}
-
-// Spawns `node test/utils/redis-worker.ts <args>` (optionally under faketime) for
-// this scope; the finalizer SIGKILLs it by pid and waits for it to exit.
-const spawnWorker = (
-  server: RedisServer.RedisServer,
-  args: Omit<WorkerArgs, "url" | "prefix" | "timeout"> & { readonly timeout?: number },
-  options: { readonly faketime?: string } = {}
-) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const full: WorkerArgs = { url: server.url, prefix: "t", timeout: 500, ...args }
-      const node = [workerScript, JSON.stringify(full)]
-      const [file, argv] =
-        options.faketime === undefined
-          ? [process.execPath, node]
-          : ["faketime", ["-f", options.faketime, process.execPath, ...node]]
-      const child: ChildProcess = spawn(file, argv, {
-        stdio: ["pipe", "pipe", "pipe"],
-        env: { ...process.env, FAKETIME_DONT_FAKE_MONOTONIC: "1" }
-      })
-      const events: Array<WorkerEvent> = []
-      let stderr = ""
-      let code: number | null | undefined
-      const exited = new Promise<void>((resolve) => {
-        child.once("close", (exitCode) => {
-          code = exitCode
-          resolve()
-        })
-        child.once("error", (error) => {
-          stderr += `spawn failed: ${error.message}`
-          if (child.pid === undefined) {
-            code = -1
-            resolve()
-          }
-        })
-      })
-      if (child.stdout !== null) {
-        createInterface({ input: child.stdout }).on("line", (line) => {
-          if (line.startsWith("{")) events.push(JSON.parse(line) as WorkerEvent)
-        })
-      }
-      child.stderr?.on("data", (chunk: Buffer) => {
-        stderr = (stderr + chunk.toString()).slice(-4000)
-      })
-      const diagnostics = () =>
-        `worker ${args.name} (exit ${code}):\n${events
-          .slice(-20)
-          .map((event) => JSON.stringify(event))
-          .join("\n")}\nstderr:\n${stderr}`
-      const waitFor = <E extends WorkerEvent>(predicate: (event: WorkerEvent) => event is E, timeout = 10_000) =>
-        Effect.gen(function* () {
-          const deadline = mono() + timeout
-          for (;;) {
-            const found = events.find(predicate)
-            if (found !== undefined) return found
-            if (code !== undefined) return yield* Effect.die(new Error(`the worker exited; ${diagnostics()}`))
-            if (mono() > deadline) return yield* Effect.die(new Error(`waited ${timeout} ms in vain; ${diagnostics()}`))
-            yield* Effect.sleep(5)
-          }
-        })
-      const nodePid = () => (options.faketime === undefined ? child.pid : events.find(is("ready"))?.pid)
-      const ready = waitFor(is("ready"), startUp)
-      const worker: Worker = {
-        name: args.name,
-        events,
-        ready,
-        signal: (signal) =>
-          Effect.map(ready, (event) => {
-            process.kill(event.pid, signal)
-          }),
-        go: Effect.sync(() => {
-          child.stdin?.write("go\n")
-        }),
-        waitFor,
-        exit: (timeout = 30_000) =>
-          Effect.promise(() => exited).pipe(
-            Effect.timeoutOrElse({
-              duration: timeout,
-              orElse: () => Effect.die(new Error(`did not exit in ${timeout} ms; ${diagnostics()}`))
-            }),
-            Effect.map(() => code ?? null)
-          ),
-        diagnostics
-      }
-      return { worker, child, exited, nodePid }
-    }),
-    ({ child, exited, nodePid }) =>
-      Effect.promise(async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          kill(nodePid(), "SIGKILL")
-          if (child.pid !== undefined) process.kill(child.pid, "SIGKILL")
-        }
-        child.stdin?.destroy()
-        await exited
-      })
-  ).pipe(Effect.map(({ worker }) => worker))
 
 // The most intervals open at one instant (an end and a start at the same
 // instant do not overlap), and where.

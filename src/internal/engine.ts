@@ -113,9 +113,11 @@ export class Caller {
 
 /** A caller of a source that must be asked. */
 export class Asker extends Caller {
+  // Its place in the order of arrival (see `Engine.refused`).
+  seq = 0
   // What the source granted (a lease), kept until the permits come back.
   grant: unknown = undefined
-  // When a queued caller asks its source again (millis of the clock).
+  // When a queued caller asks its source again (millis of the pool's `Clock`).
   due = 0
 }
 
@@ -130,11 +132,18 @@ export class Line {
   }
 
   push(caller: Caller): void {
+    this.insertBefore(caller, undefined)
+  }
+
+  /** Puts `caller` before `next` (`undefined`: last). */
+  insertBefore(caller: Caller, next: Caller | undefined): void {
     caller.place = this.place
-    caller.prev = this.tail
-    if (this.tail === undefined) this.head = caller
-    else this.tail.next = caller
-    this.tail = caller
+    caller.next = next
+    caller.prev = next === undefined ? this.tail : next.prev
+    if (caller.prev === undefined) this.head = caller
+    else caller.prev.next = caller
+    if (next === undefined) this.tail = caller
+    else next.prev = caller
     this.size++
   }
 
@@ -200,6 +209,8 @@ export class Engine {
   readonly maxWaiting: number
   readonly source: Source
   readonly ledger: Ledger
+  // Callers of a source that must be asked, counted as they arrive.
+  private arrivals = 0
   // Callers granted (or turned away) and not yet resumed.
   private readonly woken: Array<Caller> = []
   private resuming = false
@@ -276,6 +287,7 @@ export class Engine {
    */
   enter(caller: Caller, wait: boolean): boolean {
     const permits = caller.permits
+    if (caller instanceof Asker) caller.seq = ++this.arrivals
     if (this.closed) {
       this.reject(caller.worker, permits, wait)
       return false
@@ -304,10 +316,10 @@ export class Engine {
     return false
   }
 
-  private queue_(caller: Caller): void {
+  private queue_(caller: Caller, before?: Caller): void {
     caller.status = Waiting
     caller.since = this.ledger.now()
-    this.queue.push(caller)
+    this.queue.insertBefore(caller, before)
     this.publish("Queued", caller)
   }
 
@@ -390,7 +402,11 @@ export class Engine {
         this.turnAway(caller, Cause.fail(this.refused_(caller.worker)))
         return
       }
-      this.queue_(caller)
+      // It asked before anyone now queued arrived (they queued behind its
+      // ask): it takes its place by arrival, not at the end.
+      let next = this.queue.head
+      while (next !== undefined && (next as Asker).seq < (caller as Asker).seq) next = next.next
+      this.queue_(caller, next)
     }
     this.wake(caller)
     this.resumeWoken()

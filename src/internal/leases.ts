@@ -342,7 +342,9 @@ export const hooks =
           leases.reported = admission.holders
           return engine.granted(caller, hold(caller, admission.lease, sent))
         }
-        caller.due = sent + Math.max(1, Math.min(pushed ? fallback : poll, admission.retryAfter))
+        // On the clock the queued caller waits by (the pool's: `sent` is monotonic).
+        caller.due =
+          clock.currentTimeMillisUnsafe() + Math.max(1, Math.min(pushed ? fallback : poll, admission.retryAfter))
         if (admission._tag === "Full") {
           leases.reported = admission.holders
           return engine.refused(caller, "full", admission.retryAfter)

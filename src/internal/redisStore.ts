@@ -179,29 +179,35 @@ export const make = Effect.fnUntraced(function* (options?: RedisOptions) {
     const args = [keys.leases, keys.meta, keys.tomb, metaIdleMillis]
     for (const asked of acquires) args.push(asked.id, String(asked.permits), String(asked.max), String(asked.ttl))
     send(key, "acquire", acquireScript(...args), (exit) => {
-      acquires.forEach((asked, i) => {
-        if (Exit.isFailure(exit)) {
-          // Interrupted, timed out or refused with the script maybe in
-          // flight: its ids go back, or are cancelled if it runs later.
-          giveBack(key, asked.id, asked.permits, asked.ttl)
-          return asked.answer?.(Exit.fail(errorOf(exit)))
-        }
-        const answer = exit.value[i]
-        const admission = answer === undefined ? undefined : admissionOf(key, asked, answer)
-        if (asked.answer === undefined) {
-          if (Exit.isExit(admission) && Exit.isSuccess(admission) && admission.value._tag === "Granted") {
-            giveBack(key, asked.id, asked.permits, asked.ttl)
-          }
-          return
-        }
-        asked.answer(
-          admission ??
-            Exit.fail(
-              new PoolStoreError({ key, operation: "acquire", reason: "refused", detail: "no answer for a request" })
-            )
-        )
-      })
+      for (let i = 0; i < acquires.length; i++) answerAcquire(key, acquires[i] as Asked, exit, i)
     })
+  }
+
+  const answerAcquire = (
+    key: string,
+    asked: Asked,
+    exit: Exit.Exit<ReadonlyArray<Scripts.AcquireAnswer>, PoolStoreError>,
+    i: number
+  ) => {
+    if (Exit.isFailure(exit)) {
+      // Interrupted, timed out or refused with the script maybe in flight:
+      // its id goes back, or is cancelled if the script runs later.
+      giveBack(key, asked.id, asked.permits, asked.ttl)
+      asked.answer?.(Exit.fail(errorOf(exit)))
+      return
+    }
+    const answer = exit.value[i]
+    const admission =
+      answer === undefined
+        ? Exit.fail(
+            new PoolStoreError({ key, operation: "acquire", reason: "refused", detail: "no answer for a request" })
+          )
+        : admissionOf(key, asked, answer)
+    if (asked.answer !== undefined) asked.answer(admission)
+    // Its caller left: a grant goes straight back.
+    else if (Exit.isSuccess(admission) && admission.value._tag === "Granted") {
+      giveBack(key, asked.id, asked.permits, asked.ttl)
+    }
   }
 
   const admissionOf = (
@@ -254,8 +260,8 @@ export const make = Effect.fnUntraced(function* (options?: RedisOptions) {
         return
       }
       const [released, renewed] = exit.value
-      returns.forEach(({ answer }, i) => answer?.(Exit.succeed(released[i] ?? -1)))
-      renewals.forEach(({ answer }, i) => answer(Exit.succeed(renewed[i] === 1)))
+      for (let i = 0; i < returns.length; i++) returns[i]?.answer?.(Exit.succeed(released[i] ?? -1))
+      for (let i = 0; i < renewals.length; i++) renewals[i]?.answer(Exit.succeed(renewed[i] === 1))
     })
   }
 

@@ -45,12 +45,31 @@ export interface WorkerArgs {
         readonly tries: number
         readonly interval: number
       }
+    | {
+        /** `fibers` callers at once, each holding a permit `hold` millis once (they queue). */
+        readonly _tag: "queue"
+        readonly fibers: number
+        readonly hold: number
+      }
+    | {
+        /**
+         * Round after round: on a line "take", one withPermit whose work says
+         * `granted` and holds until a line "release" (then says `releasing`).
+         */
+        readonly _tag: "relay"
+        readonly rounds: number
+      }
+  /** The pool's `poll`, millis (default the library's). */
+  readonly poll?: number | undefined
+  /** The pool's `maxWaiting` (default 0). */
+  readonly maxWaiting?: number | undefined
 }
 
 /** A line the worker prints. */
 export type WorkerEvent =
   | { readonly event: "ready"; readonly pid: number; readonly wall: number; readonly at: number }
   | { readonly event: "granted"; readonly worker: string; readonly start: number }
+  | { readonly event: "releasing"; readonly worker: string; readonly at: number }
   | { readonly event: "held"; readonly worker: string; readonly start: number; readonly end: number }
   | { readonly event: "interrupted"; readonly worker: string; readonly at: number }
   | { readonly event: "leaselost"; readonly worker: string; readonly reason: string; readonly at: number }
@@ -172,9 +191,52 @@ const tries = (pool: Pool, args: WorkerArgs, count: number, interval: number) =>
     emit({ event: "done", grants: 0, rejected: {}, errors: {}, lost: 0 })
   })
 
+const queue = (pool: Pool, args: WorkerArgs, fibers: number, hold: number) =>
+  Effect.gen(function* () {
+    yield* Effect.forEach(
+      Array.from({ length: fibers }, (_, i) => `${args.name}-${i}`),
+      (worker) =>
+        pool.withPermit(
+          Effect.suspend(() => {
+            const start = mono()
+            emit({ event: "granted", worker, start })
+            return Effect.sleep(hold).pipe(
+              Effect.ensuring(Effect.sync(() => emit({ event: "held", worker, start, end: mono() })))
+            )
+          }),
+          { worker }
+        ),
+      { concurrency: "unbounded", discard: true }
+    )
+    emit({ event: "done", grants: fibers, rejected: {}, errors: {}, lost: 0 })
+  })
+
+const relay = (pool: Pool, args: WorkerArgs, rounds: number) =>
+  Effect.gen(function* () {
+    const worker = `${args.name}-0`
+    for (let round = 0; round < rounds; round++) {
+      yield* Effect.promise(() => line("take"))
+      yield* pool.withPermit(
+        Effect.gen(function* () {
+          emit({ event: "granted", worker, start: mono() })
+          yield* Effect.promise(() => line("release"))
+          emit({ event: "releasing", worker, at: mono() })
+        }),
+        { worker }
+      )
+    }
+    emit({ event: "done", grants: rounds, rejected: {}, errors: {}, lost: 0 })
+  })
+
 const main = (args: WorkerArgs) =>
   Effect.gen(function* () {
-    const pool = yield* SharedPool.make({ key: args.key, max: args.max, ttl: args.ttl })
+    const pool = yield* SharedPool.make({
+      key: args.key,
+      max: args.max,
+      ttl: args.ttl,
+      maxWaiting: args.maxWaiting ?? 0,
+      ...(args.poll === undefined ? {} : { poll: args.poll })
+    })
     emit({ event: "ready", pid: process.pid, wall: Date.now(), at: mono() })
     if (args.gate === true) yield* Effect.promise(() => gate)
     const scenario = args.scenario
@@ -185,6 +247,10 @@ const main = (args: WorkerArgs) =>
         return yield* hold(pool, args)
       case "try":
         return yield* tries(pool, args, scenario.tries, scenario.interval)
+      case "queue":
+        return yield* queue(pool, args, scenario.fibers, scenario.hold)
+      case "relay":
+        return yield* relay(pool, args, scenario.rounds)
     }
   }).pipe(
     Effect.scoped,
@@ -202,17 +268,31 @@ const main = (args: WorkerArgs) =>
     )
   )
 
+// The lines read on stdin, in order, each taken once by `line`.
+const lines: Array<string> = []
+const readers: Array<() => void> = []
+const line = (expected: string): Promise<void> =>
+  new Promise((taken) => {
+    const look = () => {
+      const index = lines.indexOf(expected)
+      if (index < 0) return readers.push(look)
+      lines.splice(index, 1)
+      taken()
+    }
+    look()
+  })
+
 // Opens on a line "go" on stdin.
 let gate: Promise<void> = Promise.resolve()
 
 // Only when run as a script (the test file imports the types).
 if (import.meta.main) {
   process.stdin.on("end", () => process.exit(2))
-  gate = new Promise((open) =>
-    createInterface({ input: process.stdin }).on("line", (line) => {
-      if (line.trim() === "go") open()
-    })
-  )
+  createInterface({ input: process.stdin }).on("line", (text) => {
+    lines.push(text.trim())
+    for (const reader of readers.splice(0)) reader()
+  })
+  gate = line("go")
   const args = JSON.parse(process.argv[2] ?? "{}") as WorkerArgs
   Effect.runPromiseExit(main(args)).then((exit) => {
     if (Exit.isFailure(exit)) emit({ event: "fatal", detail: Cause.pretty(exit.cause) })

@@ -482,9 +482,9 @@ const QueueSize = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
  * class Reports extends Context.Service<Reports, CoroutinePool.CoroutinePool>()("app/Reports") {}
  * class Exports extends Context.Service<Exports, CoroutinePool.CoroutinePool>()("app/Exports") {}
  *
- * // REPORTS_POOL_MAX=8, EXPORTS_POOL_MAX=2, EXPORTS_POOL_MAX_WAITING=10, ... (environment variables)
- * const poolUnder = (prefix: string) => Effect.flatMap(Config.nested(CoroutinePool.config, prefix), CoroutinePool.make)
- * const Pools = Layer.mergeAll(Layer.effect(Reports, poolUnder("REPORTS")), Layer.effect(Exports, poolUnder("EXPORTS")))
+ * // REPORTS_POOL_MAX=8, EXPORTS_POOL_MAX=2, EXPORTS_POOL_MAX_WAITING=10, ...
+ * const under = (prefix: string) => Effect.flatMap(Config.nested(CoroutinePool.config, prefix), CoroutinePool.make)
+ * const Pools = Layer.mergeAll(Layer.effect(Reports, under("REPORTS")), Layer.effect(Exports, under("EXPORTS")))
  * ```
  *
  * @since 0.1.0

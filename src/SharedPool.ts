@@ -10,9 +10,10 @@
  * offers the same calls (`withPermit`, `withPermits`, the `IfAvailable`
  * calls, `tryAcquire`, `release`, `acquire`).
  *
- * A key the store has no record of (its first use, or after Redis lost its
- * data) warms up: no permit is granted for one lease TTL (reason
- * `"warming"`), so that leases granted before a loss cannot be doubled.
+ * On Redis, a key the store has no record of (its first use, or after Redis
+ * lost its data) warms up: no permit is granted for one lease TTL (reason
+ * `"warming"`), so that leases granted before a loss cannot be doubled. The
+ * memory store never warms up.
  *
  * @since 0.2.0
  */
@@ -157,8 +158,9 @@ export interface SharedPool extends CoroutinePool.CoroutinePool<SharedPoolError,
  * A shared pool as a service, for a program that shares one: build it once
  * with {@link layer} or {@link layerConfig} and provide it, with its store
  * and the store's Redis connection, at the program's edge. A handler that
- * made its own pool (or its own Redis layer) per request would pay a warm-up
- * and a connection each time.
+ * made its own pool (or its own Redis layer) per request would open a
+ * connection and start a renewer for each request, and its callers would
+ * share no queue.
  *
  * **Example** (A handler using the program's shared pool)
  *
@@ -283,7 +285,7 @@ const onStoreErrors = new Set(["fail", "allow"])
  *
  * **Details**
  *
- * - A new key, or one whose data the store lost, grants nothing for one
+ * - On Redis, a new key, or one whose data was lost, grants nothing for one
  *   `ttl` (`Warming`; reason `"warming"`): a call that may wait (`maxWaiting`
  *   above 0, `maxWait` long enough) waits the warm-up out, the others are
  *   turned away.

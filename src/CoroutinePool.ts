@@ -1,12 +1,11 @@
 /**
- * A bounded pool of permits for fibers, with tryAcquire-or-reject admission.
- *
- * A coroutine (a fiber) asks the pool for some of its `max` permits, in the
- * words of Effect's `Semaphore`: `withPermit`, `withPermits(n)`, and their
- * `IfAvailable` variants that never wait. It is admitted at once, or waits
- * its turn in a bounded FIFO queue if the pool allows it, or is turned away;
- * it does its work and the permits come back. Every transition is published,
- * in order, on {@link CoroutinePool.events}.
+ * A bounded pool of permits for fibers. A fiber asks for some of the pool's
+ * `max` permits, in the words of Effect's `Semaphore`: `withPermit`,
+ * `withPermits(n)`, and their `IfAvailable` variants that never wait. It is
+ * admitted at once, or waits its turn in a bounded FIFO queue if the pool
+ * allows it, or is turned away; it does its work and the permits come back,
+ * however the work ends. Every transition is published, in order, on
+ * {@link CoroutinePool.events}, and counted.
  *
  * @since 0.1.0
  */
@@ -15,12 +14,12 @@ import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
+import * as Combinators from "./internal/combinators.ts"
 import * as Errors from "./internal/errors.ts"
 import * as Metrics from "./internal/metrics.ts"
 import * as Decode from "./internal/options.ts"
@@ -31,7 +30,7 @@ import type { PoolEvent, WorkerId } from "./PoolEvent.ts"
  * @since 0.1.0
  * @category type ids
  */
-export const TypeId: TypeId = "~coroutine-pool/CoroutinePool"
+export const TypeId: TypeId = Combinators.TypeId
 
 /**
  * @since 0.1.0
@@ -39,29 +38,26 @@ export const TypeId: TypeId = "~coroutine-pool/CoroutinePool"
  */
 export type TypeId = "~coroutine-pool/CoroutinePool"
 
-// ---------------------------------------------------------------------------
-// events
-// ---------------------------------------------------------------------------
+// --- events -----------------------------------------------------------------
 
 export * from "./PoolEvent.ts"
 
-// ---------------------------------------------------------------------------
-// errors
-// ---------------------------------------------------------------------------
+// --- errors -----------------------------------------------------------------
 
 /**
- * `withPermit`, `withPermits` or `acquire` could not get its permits.
+ * `withPermit`, `withPermits` or `acquire` could not get its permits (the
+ * `IfAvailable` calls answer `None` instead). `reason` says why: `"full"` (too
+ * few permits were free and the pool lets nobody wait: `maxWaiting` 0),
+ * `"queue-full"` (and `maxWaiting` callers were already queued), `"timeout"`
+ * (it waited `maxWait`), `"closed"` (the pool had closed, before the call or
+ * while it waited), or, for a shared pool, `"warming"` (its store refuses
+ * grants for one lease TTL after losing its data). `active` and `max` are the
+ * figures at the decision; `retryAfter`, when known, the millis until a
+ * permit is expected to come free.
  *
- * **Details**
- *
- * `reason` says why: `"full"` (not enough permits were free and the pool lets
- * nobody wait: `maxWaiting` 0), `"queue-full"` (and `maxWaiting` callers were
- * already queued),
- * `"timeout"` (it waited `maxWait`), `"closed"` (the pool's scope had closed,
- * before the call or while it waited), or, for a shared pool, `"warming"`
- * (its store refuses grants for one lease TTL after losing its data).
- * `active` and `max` are the figures at the decision; `retryAfter`, when the
- * pool knows it, the millis until a permit is expected to come free.
+ * A rejection is the answer a loaded pool gives most, so it is built without
+ * running the class's constructor: an instance with its fields (`instanceof`,
+ * `_tag` and `message` work) whose `stack` is its one-line message.
  *
  * **Example** (Shedding load with a fallback)
  *
@@ -91,24 +87,11 @@ export const PoolRejected: typeof Errors.PoolRejected = Errors.PoolRejected
 export interface PoolRejected extends Errors.PoolRejected {}
 
 /**
- * `release` was called for a worker that holds no permit taken with
- * `tryAcquire` (or holds fewer than it gives back); nothing changed. Permits
- * of `withPermit` and `acquire` come back by themselves, so a stray `release`
- * can neither drive the count negative nor steal a running holder's permit.
- *
- * **Example** (Releasing twice)
- *
- * ```ts
- * import { Effect } from "effect"
- * import { CoroutinePool } from "coroutine-pool"
- *
- * const program = Effect.scoped(Effect.gen(function*() {
- *   const pool = yield* CoroutinePool.make({ max: 1 })
- *   yield* pool.tryAcquire(1, { worker: "job" })
- *   yield* pool.release(1, { worker: "job" })
- *   return yield* Effect.flip(pool.release(1, { worker: "job" })) // PermitNotHeld { worker: "job" }
- * }))
- * ```
+ * `release` asked to give back more permits than the worker holds from
+ * `tryAcquire` (a second `release`, or another worker's label): nothing
+ * changed. Permits of `withPermit` and `acquire` come back by themselves, so
+ * a stray `release` can neither drive the count negative nor steal a running
+ * holder's permit. Message: `Worker job holds no permit to release`.
  *
  * @since 0.1.0
  * @category errors
@@ -123,19 +106,8 @@ export interface PermitNotHeld extends Errors.PermitNotHeld {}
 
 /**
  * `make` or `resize` was given a `max` that is not a positive safe integer;
- * `max` carries it as given. Nothing was changed.
- *
- * **Example** (A size read from user input)
- *
- * ```ts
- * import { Effect } from "effect"
- * import { CoroutinePool } from "coroutine-pool"
- *
- * const program = CoroutinePool.make({ max: 0 }).pipe(
- *   Effect.catchTag("InvalidPoolSize", (error) => Effect.die(error.message)),
- *   Effect.scoped
- * ) // dies with "Invalid pool size: max must be a positive safe integer, got 0"
- * ```
+ * `max` carries it as given. Nothing was changed. Message: `Invalid pool
+ * size: max must be a positive safe integer, got 0`.
  *
  * @since 0.1.0
  * @category errors
@@ -150,21 +122,12 @@ export interface InvalidPoolSize extends Errors.InvalidPoolSize {}
 
 /**
  * A call asked for a count of permits that is not a positive safe integer,
- * or more than the pool's `max` (they could never be given; a queued caller
- * asking more than a shrunk `max` is turned away with it too). `permits`
- * carries the count, `max` the pool's. Nothing was changed.
- *
- * **Example** (Asking for more than there is)
- *
- * ```ts
- * import { Effect } from "effect"
- * import { CoroutinePool } from "coroutine-pool"
- *
- * const program = Effect.scoped(Effect.gen(function*() {
- *   const pool = yield* CoroutinePool.make({ max: 2 })
- *   return yield* Effect.flip(pool.withPermits(3)(Effect.void))
- * })) // InvalidPermits: "Asked for 3 permits: a pool of 2 can never give them"
- * ```
+ * or more than the pool's `max`: they could never be given, so the call
+ * fails rather than waits forever (a queued caller asking more than a shrunk
+ * `max` is turned away with it too). `release` checks only that the count is
+ * a positive safe integer. `permits` carries the count, `max` the pool's.
+ * Nothing was changed. Message: `Asked for 3 permits: a pool of 2 can never
+ * give them`.
  *
  * @since 0.4.0
  * @category errors
@@ -179,19 +142,8 @@ export interface InvalidPermits extends Errors.InvalidPermits {}
 
 /**
  * A pool was made with a bad option: `option` names it, `value` carries it as
- * given and `expected` says what would do. Nothing was built.
- *
- * **Example** (Reporting a bad option)
- *
- * ```ts
- * import { Effect } from "effect"
- * import { CoroutinePool } from "coroutine-pool"
- *
- * const program = CoroutinePool.make({ max: 2, maxWaiting: -1 }).pipe(
- *   Effect.catchTag("InvalidPoolOption", (error) => Effect.succeed(error.message)),
- *   Effect.scoped
- * ) // "Invalid maxWaiting: expected a safe integer of zero or more, got -1"
- * ```
+ * given and `expected` says what would do. Nothing was built. Message:
+ * `Invalid maxWaiting: expected a safe integer of zero or more, got -1`.
  *
  * @since 0.1.0
  * @category errors
@@ -204,24 +156,21 @@ export const InvalidPoolOption: typeof Errors.InvalidPoolOption = Errors.Invalid
  */
 export interface InvalidPoolOption extends Errors.InvalidPoolOption {}
 
-// ---------------------------------------------------------------------------
-// models
-// ---------------------------------------------------------------------------
+// --- models -----------------------------------------------------------------
 
 /**
  * A bounded pool of permits, in the words of Effect's `Semaphore`. `E` is
- * what its operations may fail with besides rejections (`never` here; a
- * shared pool's store errors), `Event` what it publishes.
- *
- * **Details**
+ * what its calls may fail with besides rejections (`never` here; a shared
+ * pool's store errors), `Event` what it publishes.
  *
  * A call that finds too few permits free queues if the pool lets callers
- * wait (`maxWaiting`, for up to `maxWait`; strict FIFO, a large request at
- * the head is not overtaken) and is otherwise turned away with
- * `PoolRejected`; the `IfAvailable` variants never wait and answer `None`
- * instead (the rejection is still published and counted). Every call may
- * name its worker (`{ worker }`, default the fiber's id), carried by its
- * events and errors.
+ * wait (up to `maxWaiting` of them, each for up to `maxWait`) and is
+ * otherwise turned away with `PoolRejected`. The queue is strict FIFO: a
+ * freed permit goes to its head in the same step, a large request at the head
+ * is not overtaken by smaller ones, and while anyone waits a call that may
+ * not wait is turned away. The `IfAvailable` calls never wait and answer
+ * `None` instead. Every call may name its worker (`{ worker }`, default the
+ * calling fiber's id), carried by its events and errors.
  *
  * **Example** (Guarding work)
  *
@@ -250,42 +199,58 @@ export interface CoroutinePool<out E = never, out Event = PoolEvent> {
   readonly stats: Effect.Effect<PoolStats>
   /**
    * Runs an effect holding a permit: admitted now, or queued as the pool
-   * allows, else `PoolRejected`. The permit comes back however it ends.
+   * allows, else `PoolRejected` without running it. The permit comes back
+   * however the effect ends: success, failure, defect or interruption.
    */
   readonly withPermit: <A, E1, R>(
     self: Effect.Effect<A, E1, R>,
     options?: PermitOptions
   ) => Effect.Effect<A, E1 | PoolRejected | E, R>
-  /** Like `withPermit`, holding `permits` permits (`InvalidPermits` above `max`). */
+  /**
+   * Like `withPermit`, holding `permits` permits at once. A request larger
+   * than what is free waits its turn like any other (the head of the queue
+   * is never overtaken); more than `max` fails with `InvalidPermits`.
+   */
   readonly withPermits: (
     permits: number,
     options?: PermitOptions
   ) => <A, E1, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | PoolRejected | InvalidPermits | E, R>
-  /** Runs an effect holding a permit if one is free now: `Some` of its value, or `None` without running it. */
+  /**
+   * Runs an effect holding a permit if one is free now: `Some` of its value,
+   * or `None` without running it. Never waits, never fails with
+   * `PoolRejected`; a caller turned away is still published (`Rejected`)
+   * and counted, as `withPermit`'s would be.
+   */
   readonly withPermitIfAvailable: <A, E1, R>(
     self: Effect.Effect<A, E1, R>,
     options?: PermitOptions
   ) => Effect.Effect<Option.Option<A>, E1 | E, R>
-  /** Like `withPermitIfAvailable`, holding `permits` permits. */
+  /** Like `withPermitIfAvailable`, holding `permits` permits (`InvalidPermits` above `max`). */
   readonly withPermitsIfAvailable: (
     permits: number,
     options?: PermitOptions
   ) => <A, E1, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<Option.Option<A>, E1 | InvalidPermits | E, R>
   /**
    * Takes permits (default 1) if they are free now, never waiting: `true`
-   * means the worker owns them until it calls `release`. While callers are
-   * queued, or once the pool is closed, it answers `false`.
+   * means the worker owns them until `release` names it (or the pool
+   * closes): give both calls the same `worker` when they run on different
+   * fibers. While callers are queued, or once the pool is closed: `false`.
    */
   readonly tryAcquire: (permits?: number, options?: PermitOptions) => Effect.Effect<boolean, InvalidPermits | E>
   /**
-   * Returns permits (default 1) that `tryAcquire` gave the worker, oldest
-   * first; `PermitNotHeld`, changing nothing, if it holds fewer.
+   * Gives back permits (default 1) that `tryAcquire` gave the worker, oldest
+   * take first (a larger take is split, the rest stays held), in one step.
+   * `PermitNotHeld`, changing nothing, if the worker holds fewer.
    */
   readonly release: (
     permits?: number,
     options?: PermitOptions
   ) => Effect.Effect<void, PermitNotHeld | InvalidPermits | E>
-  /** Takes permits (default 1), waiting like `withPermit`, and holds them until the current scope closes. */
+  /**
+   * Takes permits (default 1), waiting like `withPermit`, and holds them
+   * until the current scope closes: for work that is not one effect, such as
+   * a response streamed after its handler returned.
+   */
   readonly acquire: (
     permits?: number,
     options?: PermitOptions
@@ -294,14 +259,13 @@ export interface CoroutinePool<out E = never, out Event = PoolEvent> {
    * Changes the number of permits. Growing admits queued callers at once;
    * shrinking takes no permit back (queued callers asking for more than the
    * new `max` are turned away with `InvalidPermits`). `InvalidPoolSize`,
-   * changing nothing, unless `max` is a positive safe integer; a closed pool
-   * keeps its size.
+   * changing nothing, for a bad `max`; a closed pool keeps its size.
    */
   readonly resize: (max: number) => Effect.Effect<void, InvalidPoolSize | E>
   /**
-   * Every transition from the moment the stream starts running, in order;
-   * ends when the pool closes. A consumer forked with `{ startImmediately:
-   * true }` is subscribed before the fork returns.
+   * Every transition from the moment the stream starts running, in order,
+   * until the pool closes. A consumer forked with `{ startImmediately: true }`
+   * is subscribed before the fork returns.
    */
   readonly events: Stream.Stream<Event>
   /**
@@ -314,7 +278,8 @@ export interface CoroutinePool<out E = never, out Event = PoolEvent> {
 
 /**
  * What any call may say besides its permits: the `worker` label its events
- * and errors carry (a number or a string; default, the calling fiber's id).
+ * and errors carry (a number or a string, need not be unique; default, the
+ * calling fiber's id).
  *
  * @since 0.4.0
  * @category models
@@ -339,9 +304,9 @@ export interface PoolStats {
   readonly max: number
   /** The queue bound. */
   readonly maxWaiting: number
-  /** `Acquired` events so far. */
+  /** `Acquired` events so far: one per admitted call, whatever its count of permits. */
   readonly acquired: number
-  /** `Rejected` events so far: callers turned away at once. */
+  /** `Rejected` events so far: callers turned away at once while the pool was open. */
   readonly rejected: number
   /** `Released` events so far. */
   readonly released: number
@@ -356,7 +321,7 @@ export interface PoolStats {
 }
 
 /**
- * The pool as a service, so a program can share one ({@link layer}).
+ * The pool as a service, shared by a program ({@link layer}); two pools need two services ({@link config}).
  *
  * **Example** (Using the pool from the context)
  *
@@ -366,7 +331,7 @@ export interface PoolStats {
  *
  * const handler = Effect.gen(function*() {
  *   const pool = yield* CoroutinePool.CoroutinePool
- *   return yield* pool.withPermit("report")(Effect.succeed("done"))
+ *   return yield* pool.withPermit(Effect.succeed("done"), { worker: "report" })
  * })
  *
  * const program = handler.pipe(Effect.provide(CoroutinePool.layer({ max: 8 })))
@@ -378,20 +343,9 @@ export interface PoolStats {
 export const CoroutinePool: Context.Service<CoroutinePool, CoroutinePool> = Context.Service<CoroutinePool>(TypeId)
 
 /**
- * What {@link make} and {@link layer} take. Only `max` is required.
- *
- * **Example** (A bulkhead with a bounded queue)
- *
- * ```ts
- * import type { CoroutinePool } from "coroutine-pool"
- *
- * const options: CoroutinePool.Options = {
- *   max: 10, // calls at once
- *   maxWaiting: 100, // callers that may queue
- *   maxWait: "2 seconds", // how long each may wait
- *   name: "payments" // in metrics, spans and logs
- * }
- * ```
+ * What {@link make} and {@link layer} take. Only `max` is required: `{ max:
+ * 10, maxWaiting: 100, maxWait: "2 seconds", name: "payments" }` is a
+ * bulkhead of 10 calls at once where 100 more may wait up to 2 seconds each.
  *
  * @since 0.1.0
  * @category models
@@ -403,11 +357,7 @@ export interface Options {
   readonly maxWaiting?: number | undefined
   /** How long a queued caller waits before it fails with `"timeout"`. Default: no limit. */
   readonly maxWait?: Duration.Input | undefined
-  /**
-   * Whether to record the wait and hold histograms. Default `true`. An
-   * admission without a wait records 0 ms and reads no clock; a queued
-   * caller's wait and hold are measured on the pool's `Clock`.
-   */
+  /** Whether to record the wait and hold histograms (see {@link metrics}). Default `true`. */
   readonly timing?: boolean | undefined
   /**
    * How many holds of callers admitted without a wait share one measured
@@ -426,13 +376,14 @@ export interface Options {
  * The metrics every pool publishes, each series with a `pool` attribute set to
  * the pool's `name`, read from the pool when scraped (free on its paths).
  *
- * **Details**
- *
  * Gauges `active`, `waiting`, `max`; counters `acquired`, `rejected` (by
  * `reason`), `released`, `abandoned`, `dropped` (events a slow subscriber
  * lost); histograms (seconds, on the pool's `Clock`) of `wait` and `hold`.
- * Registered in the `Metric.MetricRegistry` of the context the pool is made
- * in, removed when it closes.
+ * An admission without a wait records a 0 ms wait without reading the
+ * clock, and its hold is measured one time in `holdSampling` (see
+ * {@link Options}): the `hold` count is exact, its buckets and sum are
+ * estimates; queued callers' waits and holds are always measured. Registered
+ * in the `Metric.MetricRegistry` of the context the pool is made in.
  *
  * **Example** (Reading a pool's metrics)
  *
@@ -442,7 +393,7 @@ export interface Options {
  *
  * const program = Effect.scoped(Effect.gen(function*() {
  *   const pool = yield* CoroutinePool.make({ max: 2, name: "payments" })
- *   yield* pool.withPermit("charge")(Effect.void)
+ *   yield* pool.withPermit(Effect.void, { worker: "charge" })
  *   const acquired = CoroutinePool.metrics.acquired.pipe(Metric.withAttributes({ pool: "payments" }))
  *   return yield* Metric.value(acquired) // { count: 1, incremental: true }
  * }))
@@ -453,9 +404,7 @@ export interface Options {
  */
 export const metrics: typeof Metrics.metrics = Metrics.metrics
 
-// ---------------------------------------------------------------------------
-// constructors
-// ---------------------------------------------------------------------------
+// --- constructors -----------------------------------------------------------
 
 /**
  * Creates a pool of `max` permits that lives as long as the current scope.
@@ -471,12 +420,10 @@ export const metrics: typeof Metrics.metrics = Metrics.metrics
  * **Details**
  *
  * Fails with `InvalidPoolSize` unless `max` is a positive safe integer, and
- * with `InvalidPoolOption` for any other bad option. The queue is strict
- * FIFO without barging: while anyone waits, a call that may not wait is
- * turned away even at the instant a permit is released. Closing the scope
- * turns the queue away (reason `"closed"`), interrupts the fibers working
- * under permits and waits for their releases, returns the permits held
- * through `tryAcquire` and `acquire`, and then ends the event streams.
+ * with `InvalidPoolOption` for any other bad option. Closing the scope turns
+ * the queue away (reason `"closed"`), interrupts the fibers working under
+ * permits and waits for their releases, returns the permits held through
+ * `tryAcquire` and `acquire`, and then ends the event streams.
  *
  * **Example** (Admitting or rejecting work)
  *
@@ -486,11 +433,9 @@ export const metrics: typeof Metrics.metrics = Metrics.metrics
  *
  * const program = Effect.scoped(Effect.gen(function*() {
  *   const pool = yield* CoroutinePool.make({ max: 2 })
- *   const first = yield* pool.tryAcquire() // true
- *   const second = yield* pool.tryAcquire() // true
- *   const third = yield* pool.tryAcquire() // false: 2/2 active
+ *   const taken = [yield* pool.tryAcquire(), yield* pool.tryAcquire(), yield* pool.tryAcquire()] // true, true, false
  *   yield* pool.release(2)
- *   return [first, second, third]
+ *   return taken
  * }))
  * ```
  *
@@ -510,20 +455,9 @@ export const make = (
   )
 
 /**
- * A layer that provides one pool to a whole program; the pool closes when the
- * layer is released.
- *
- * **Example** (Providing a pool)
- *
- * ```ts
- * import { Effect } from "effect"
- * import { CoroutinePool } from "coroutine-pool"
- *
- * const program = Effect.gen(function*() {
- *   const pool = yield* CoroutinePool.CoroutinePool
- *   return yield* pool.max // 4
- * }).pipe(Effect.provide(CoroutinePool.layer({ max: 4 })))
- * ```
+ * A layer that provides one pool to a whole program (see the example of
+ * the {@link CoroutinePool} service); the pool closes when the layer is
+ * released.
  *
  * @since 0.1.0
  * @category layers
@@ -536,16 +470,21 @@ const QueueSize = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 /**
  * The pool's options read from configuration: `POOL_MAX` (required),
  * `POOL_MAX_WAITING` (default 0), `POOL_MAX_WAIT` (a duration such as
- * `"2 seconds"`, default no limit) and `POOL_NAME` (default `"default"`).
+ * `"2 seconds"`, default no limit), `POOL_NAME` (default `"default"`) and
+ * `POOL_HOLD_SAMPLING` (1 to 1024, default 16).
  *
- * **Example** (A second pool under a prefix)
+ * **Example** (Two pools in one program, each under a prefix)
  *
  * ```ts
- * import { Config } from "effect"
+ * import { Config, Context, Effect, Layer } from "effect"
  * import { CoroutinePool } from "coroutine-pool"
  *
- * // PAYMENTS_POOL_MAX, PAYMENTS_POOL_MAX_WAITING, ... (with the environment provider)
- * const payments = CoroutinePool.layerConfig(Config.nested(CoroutinePool.config, "PAYMENTS"))
+ * class Reports extends Context.Service<Reports, CoroutinePool.CoroutinePool>()("app/Reports") {}
+ * class Exports extends Context.Service<Exports, CoroutinePool.CoroutinePool>()("app/Exports") {}
+ *
+ * // REPORTS_POOL_MAX=8, EXPORTS_POOL_MAX=2, EXPORTS_POOL_MAX_WAITING=10, ...
+ * const under = (prefix: string) => Effect.flatMap(Config.nested(CoroutinePool.config, prefix), CoroutinePool.make)
+ * const Pools = Layer.mergeAll(Layer.effect(Reports, under("REPORTS")), Layer.effect(Exports, under("EXPORTS")))
  * ```
  *
  * @since 0.1.0
@@ -569,14 +508,14 @@ export const config: Config.Config<Options> = Config.all({
  * **Example** (Sizing the pool from the environment)
  *
  * ```ts
- * import { Effect } from "effect"
+ * import { Config } from "effect"
  * import { CoroutinePool } from "coroutine-pool"
  *
  * // POOL_MAX=8 POOL_MAX_WAITING=100 POOL_MAX_WAIT="2 seconds"
- * const program = Effect.gen(function*() {
- *   const pool = yield* CoroutinePool.CoroutinePool
- *   return yield* pool.stats
- * }).pipe(Effect.provide(CoroutinePool.layerConfig()))
+ * const pool = CoroutinePool.layerConfig()
+ *
+ * // PAYMENTS_POOL_MAX, PAYMENTS_POOL_MAX_WAITING, ...
+ * const payments = CoroutinePool.layerConfig(Config.nested(CoroutinePool.config, "PAYMENTS"))
  * ```
  *
  * @since 0.1.0
@@ -587,15 +526,10 @@ export const layerConfig = (
 ): Layer.Layer<CoroutinePool, Config.ConfigError | InvalidPoolSize | InvalidPoolOption> =>
   Layer.effect(CoroutinePool, Effect.flatMap(Config.unwrap(options), make))
 
-// ---------------------------------------------------------------------------
-// combinators
-// ---------------------------------------------------------------------------
-
-const isPool = (u: unknown): u is CoroutinePool<unknown, unknown> => typeof u === "object" && u !== null && TypeId in u
+// --- combinators: the methods as functions, data-first or data-last (for pipe)
 
 /**
- * Runs an effect holding a permit of `pool`, waiting as the pool allows;
- * see {@link CoroutinePool.withPermit}. Data-first or data-last.
+ * {@link CoroutinePool.withPermit} as a function of the pool.
  *
  * **Example** (Guarding a call in a pipe)
  *
@@ -607,179 +541,60 @@ const isPool = (u: unknown): u is CoroutinePool<unknown, unknown> => typeof u ==
  * declare const fetchReport: Effect.Effect<string>
  *
  * const guarded = fetchReport.pipe(CoroutinePool.withPermit(pool, { worker: "report" }))
+ * const same = CoroutinePool.withPermit(fetchReport, pool, { worker: "report" })
  * ```
  *
  * @since 0.1.0
  * @category combinators
  */
-export const withPermit: {
-  <P>(
-    pool: CoroutinePool<P, unknown>,
-    options?: PermitOptions
-  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PoolRejected | P, R>
-  <A, E, R, P>(
-    self: Effect.Effect<A, E, R>,
-    pool: CoroutinePool<P, unknown>,
-    options?: PermitOptions
-  ): Effect.Effect<A, E | PoolRejected | P, R>
-} = dual(
-  (args) => Effect.isEffect(args[0]),
-  <A, E, R, P>(self: Effect.Effect<A, E, R>, pool: CoroutinePool<P, unknown>, options?: PermitOptions) =>
-    pool.withPermit(self, options)
-)
+export const withPermit: typeof Combinators.withPermit = Combinators.withPermit
 
 /**
- * Runs an effect holding `permits` permits of `pool`; see
- * {@link CoroutinePool.withPermits}. Data-first or data-last.
+ * {@link CoroutinePool.withPermits} as a function of the pool and the count.
  *
  * @since 0.4.0
  * @category combinators
  */
-export const withPermits: {
-  <P>(
-    pool: CoroutinePool<P, unknown>,
-    permits: number,
-    options?: PermitOptions
-  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PoolRejected | InvalidPermits | P, R>
-  <A, E, R, P>(
-    self: Effect.Effect<A, E, R>,
-    pool: CoroutinePool<P, unknown>,
-    permits: number,
-    options?: PermitOptions
-  ): Effect.Effect<A, E | PoolRejected | InvalidPermits | P, R>
-} = dual(
-  (args) => Effect.isEffect(args[0]),
-  <A, E, R, P>(
-    self: Effect.Effect<A, E, R>,
-    pool: CoroutinePool<P, unknown>,
-    permits: number,
-    options?: PermitOptions
-  ) => pool.withPermits(permits, options)(self)
-)
+export const withPermits: typeof Combinators.withPermits = Combinators.withPermits
 
 /**
- * Runs an effect holding a permit of `pool` if one is free now, answering
- * `Option`; see {@link CoroutinePool.withPermitIfAvailable}.
+ * {@link CoroutinePool.withPermitIfAvailable} as a function of the pool.
  *
  * @since 0.4.0
  * @category combinators
  */
-export const withPermitIfAvailable: {
-  <P>(
-    pool: CoroutinePool<P, unknown>,
-    options?: PermitOptions
-  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<Option.Option<A>, E | P, R>
-  <A, E, R, P>(
-    self: Effect.Effect<A, E, R>,
-    pool: CoroutinePool<P, unknown>,
-    options?: PermitOptions
-  ): Effect.Effect<Option.Option<A>, E | P, R>
-} = dual(
-  (args) => Effect.isEffect(args[0]),
-  <A, E, R, P>(self: Effect.Effect<A, E, R>, pool: CoroutinePool<P, unknown>, options?: PermitOptions) =>
-    pool.withPermitIfAvailable(self, options)
-)
+export const withPermitIfAvailable: typeof Combinators.withPermitIfAvailable = Combinators.withPermitIfAvailable
 
 /**
- * Runs an effect holding `permits` permits of `pool` if they are free now;
- * see {@link CoroutinePool.withPermitsIfAvailable}.
+ * {@link CoroutinePool.withPermitsIfAvailable} as a function of the pool and the count.
  *
  * @since 0.4.0
  * @category combinators
  */
-export const withPermitsIfAvailable: {
-  <P>(
-    pool: CoroutinePool<P, unknown>,
-    permits: number,
-    options?: PermitOptions
-  ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<Option.Option<A>, E | InvalidPermits | P, R>
-  <A, E, R, P>(
-    self: Effect.Effect<A, E, R>,
-    pool: CoroutinePool<P, unknown>,
-    permits: number,
-    options?: PermitOptions
-  ): Effect.Effect<Option.Option<A>, E | InvalidPermits | P, R>
-} = dual(
-  (args) => Effect.isEffect(args[0]),
-  <A, E, R, P>(
-    self: Effect.Effect<A, E, R>,
-    pool: CoroutinePool<P, unknown>,
-    permits: number,
-    options?: PermitOptions
-  ) => pool.withPermitsIfAvailable(permits, options)(self)
-)
+export const withPermitsIfAvailable: typeof Combinators.withPermitsIfAvailable = Combinators.withPermitsIfAvailable
 
 /**
- * Takes permits for the rest of the current scope; see {@link CoroutinePool.acquire}.
- *
- * **Example** (Permits for a scope)
- *
- * ```ts
- * import { Effect } from "effect"
- * import { CoroutinePool } from "coroutine-pool"
- *
- * declare const pool: CoroutinePool.CoroutinePool
- * declare const exportRows: Effect.Effect<number>
- *
- * const program = Effect.scoped(Effect.andThen(CoroutinePool.acquire(pool, 2), exportRows))
- * ```
+ * {@link CoroutinePool.acquire} as a function of the pool: permits for the
+ * rest of the current scope, e.g. `Effect.scoped(Effect.andThen(acquire(pool,
+ * 2), exportRows))`.
  *
  * @since 0.1.0
  * @category combinators
  */
-export const acquire: {
-  (
-    permits?: number,
-    options?: PermitOptions
-  ): <P>(pool: CoroutinePool<P, unknown>) => Effect.Effect<void, PoolRejected | InvalidPermits | P, Scope.Scope>
-  <P>(
-    pool: CoroutinePool<P, unknown>,
-    permits?: number,
-    options?: PermitOptions
-  ): Effect.Effect<void, PoolRejected | InvalidPermits | P, Scope.Scope>
-} = dual(
-  (args) => isPool(args[0]),
-  <P>(pool: CoroutinePool<P, unknown>, permits?: number, options?: PermitOptions) => pool.acquire(permits, options)
-)
+export const acquire: typeof Combinators.acquire = Combinators.acquire
 
 /**
- * Takes permits if they are free now; see {@link CoroutinePool.tryAcquire}.
+ * {@link CoroutinePool.tryAcquire} as a function of the pool.
  *
  * @since 0.1.0
  * @category combinators
  */
-export const tryAcquire: {
-  (
-    permits?: number,
-    options?: PermitOptions
-  ): <P>(pool: CoroutinePool<P, unknown>) => Effect.Effect<boolean, InvalidPermits | P>
-  <P>(
-    pool: CoroutinePool<P, unknown>,
-    permits?: number,
-    options?: PermitOptions
-  ): Effect.Effect<boolean, InvalidPermits | P>
-} = dual(
-  (args) => isPool(args[0]),
-  <P>(pool: CoroutinePool<P, unknown>, permits?: number, options?: PermitOptions) => pool.tryAcquire(permits, options)
-)
+export const tryAcquire: typeof Combinators.tryAcquire = Combinators.tryAcquire
 
 /**
- * Returns permits taken with `tryAcquire`; see {@link CoroutinePool.release}.
+ * {@link CoroutinePool.release} as a function of the pool.
  *
  * @since 0.1.0
  * @category combinators
  */
-export const release: {
-  (
-    permits?: number,
-    options?: PermitOptions
-  ): <P>(pool: CoroutinePool<P, unknown>) => Effect.Effect<void, PermitNotHeld | InvalidPermits | P>
-  <P>(
-    pool: CoroutinePool<P, unknown>,
-    permits?: number,
-    options?: PermitOptions
-  ): Effect.Effect<void, PermitNotHeld | InvalidPermits | P>
-} = dual(
-  (args) => isPool(args[0]),
-  <P>(pool: CoroutinePool<P, unknown>, permits?: number, options?: PermitOptions) => pool.release(permits, options)
-)
+export const release: typeof Combinators.release = Combinators.release

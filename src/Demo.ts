@@ -1,9 +1,9 @@
 /**
  * The seed tutorial's scenario, run on a {@link CoroutinePool}.
  *
- * Every worker is a fiber that asks the pool for a permit, holds it for a
- * while and returns it; a rejected worker waits and tries again until it is
- * admitted. Each transition is printed as the tutorial prints it.
+ * Every worker is a fiber that asks the pool for a permit (or several), holds
+ * it for a while and returns it; a rejected worker waits and tries again until
+ * it is admitted. Each transition is printed as the tutorial prints it.
  *
  * @since 0.1.0
  */
@@ -280,9 +280,10 @@ const makeTurnstile = (workers: number, start: number, onInstant: (instant: numb
  *
  * **Details**
  *
- * Each worker is a fiber that calls `withPermit` on a shared pool and holds
- * the permit for `hold`; a rejected worker waits `retry` and tries again until
- * it is admitted. Steps due at the same instant run in worker order, so the
+ * Each worker is a fiber that calls `withPermits(permits)` on one pool and
+ * holds the permits for `hold`; it queues when the pool allows
+ * (`maxWaiting`, `maxWait`), and a worker turned away (or timed out) waits
+ * `retry` and tries again until it is admitted. Steps due at the same instant run in worker order, so the
  * output depends only on the options, never on scheduling. Completes once
  * every worker is done and every line is printed. Fails with `InvalidOption`,
  * having printed nothing, when an option is out of range.

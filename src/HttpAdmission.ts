@@ -76,8 +76,8 @@ export class InvalidRetryAfter extends Schema.TaggedError<InvalidRetryAfter>()("
  * **Details**
  *
  * Each request takes a permit before its handler runs, waiting in the pool's
- * queue exactly like `withPermitWaiting` (it uses `pool.acquire`, which shares
- * that queue and those reasons). If the pool turns it away, the handler does
+ * queue exactly like `withPermit` (it uses `pool.acquire`, which shares that
+ * queue and those reasons). If the pool turns it away, the handler does
  * not run (its body is not read) and the client gets:
  *
  * ```text

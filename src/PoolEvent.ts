@@ -26,7 +26,8 @@ export type WorkerId = Events.WorkerId
 
 /**
  * A worker was admitted, at once or when its turn in the queue came; `active`
- * is the count right after.
+ * is the count right after. One event per call, whatever its count of
+ * permits (`permits`, when more than one).
  *
  * @since 0.1.0
  * @category events
@@ -40,8 +41,10 @@ export const Acquired: typeof Events.Acquired = Events.Acquired
 export interface Acquired extends Events.Acquired {}
 
 /**
- * A worker was turned away at once: every permit was taken and it could not
- * queue. A rejection changes no figure.
+ * A worker was turned away at once: too few permits were free (or others
+ * were queued ahead of it) and it could not queue, because the queue was full
+ * or its call never waits (`tryAcquire`, the `IfAvailable` calls). A
+ * rejection changes no figure. Not published for a call after the pool closed.
  *
  * @since 0.1.0
  * @category events
@@ -55,8 +58,10 @@ export const Rejected: typeof Events.Rejected = Events.Rejected
 export interface Rejected extends Events.Rejected {}
 
 /**
- * A worker returned its permit. When a waiter was queued, the permit went
- * straight to it and its `Acquired` event follows at once.
+ * A worker returned permits (`permits` of them, when more than one: all of a
+ * call's, or part of a `tryAcquire` take). When someone was queued, the
+ * freed permits went straight to the head of the queue if it fits, and its
+ * `Acquired` event follows at once.
  *
  * @since 0.1.0
  * @category events
@@ -70,7 +75,8 @@ export const Released: typeof Events.Released = Events.Released
 export interface Released extends Events.Released {}
 
 /**
- * Every permit was taken and the worker joined the back of the queue.
+ * Too few permits were free (or others were queued ahead of it) and the
+ * worker joined the back of the queue.
  *
  * @since 0.1.0
  * @category events
@@ -98,8 +104,8 @@ export const TimedOut: typeof Events.TimedOut = Events.TimedOut
 export interface TimedOut extends Events.TimedOut {}
 
 /**
- * A queued worker left the queue without a permit: it was interrupted, or the
- * pool closed.
+ * A queued worker left the queue without a permit: it was interrupted, the
+ * pool closed, or a `resize` left `max` below what it asked for.
  *
  * @since 0.1.0
  * @category events
@@ -135,9 +141,10 @@ export interface Resized extends Events.Resized {}
  *
  * A worker's life in the pool reads `Acquired`, then `Released`; or
  * `Rejected`; or `Queued`, then `Acquired` (and later `Released`), `TimedOut`
- * or `Abandoned`. `Resized` marks a change of `max`. A shared pool adds its
- * own (see `SharedPool.PoolEvent`). The schema decodes events written out as
- * JSON.
+ * or `Abandoned`. `Resized` marks a change of `max`. A worker event carries
+ * `permits` only when the worker asked for more than one (since 0.4). A
+ * shared pool adds its own (see `SharedPool.PoolEvent`). The schema decodes
+ * events written out as JSON.
  *
  * **Example** (Decoding an event)
  *
@@ -168,8 +175,9 @@ export type PoolEvent = Events.PoolEvent
 
 /**
  * Renders an event as one line, in the seed tutorial's words. The queue
- * length is shown only when someone waits, so a pool without waiting prints
- * exactly the seed's lines.
+ * length is shown only when someone waits, and the count of permits only
+ * when it is more than one, so a pool without waiting prints exactly the
+ * seed's lines.
  *
  * **Example** (Formatting events)
  *
@@ -180,6 +188,8 @@ export type PoolEvent = Events.PoolEvent
  * // => "Worker 2: rejected (2/2 active)"
  * CoroutinePool.formatEvent({ _tag: "Queued", worker: 3, active: 2, max: 2, waiting: 1 })
  * // => "Worker 3: queued (2/2 active, 1 waiting)"
+ * CoroutinePool.formatEvent({ _tag: "Acquired", worker: 4, active: 3, max: 4, waiting: 0, permits: 3 })
+ * // => "Worker 4: acquired 3 permits (3/4 active)"
  * ```
  *
  * @since 0.1.0

@@ -26,10 +26,11 @@ import * as Store from "./internal/store.ts"
 // ---------------------------------------------------------------------------
 
 /**
- * A permit held in a store: an unguessable `id`, a `fence` (a fencing token:
+ * Permits held in a store: an unguessable `id`, a `fence` (a fencing token:
  * every grant of a key gets a larger one, so a downstream service can refuse
- * writes from a holder that has since lost its lease) and the `ttl` in
- * milliseconds it was granted for.
+ * writes from a holder that has since lost its lease), the `ttl` in
+ * milliseconds it was granted for and, when it holds more than one, how many
+ * `permits` (each counts against `max`; in Redis, one member each).
  *
  * @since 0.2.0
  * @category models
@@ -38,7 +39,7 @@ export interface Lease extends Store.Lease {}
 
 /**
  * What a store answers to `acquire`: `Granted` with the lease and the number
- * of holders right after; `Full` with the holders and `retryAfter`, the
+ * of permits held right after; `Full` with the permits held and `retryAfter`, the
  * milliseconds until the earliest lease's deadline; or `Warming`: the store
  * lost its data (or is used for the first time) and refuses grants until one
  * TTL has passed, so that holders from before cannot be doubled.
@@ -76,7 +77,7 @@ export type Admission = Store.Admission
  * declare const pool: CoroutinePool.CoroutinePool<SharedPool.SharedPoolError>
  * declare const quote: Effect.Effect<number>
  *
- * const price = pool.withPermit("quote")(quote).pipe(
+ * const price = pool.withPermit(quote, { worker: "quote" }).pipe(
  *   Effect.catchTag("PoolStoreError", () => Effect.succeed(0))
  * )
  * ```
@@ -120,7 +121,22 @@ export interface PoolConfigMismatch extends Errors.PoolConfigMismatch {}
  * A held lease was lost: the store no longer had it when it was renewed
  * (`"missing"`), or no renewal was confirmed before its deadline
  * (`"deadline"`: the store was unreachable, or the process was paused). The
- * effect run under the permit was interrupted.
+ * effect run under the permit was interrupted: it may have done part of its
+ * work, which is what a fencing token guards against (see `SharedPool.CurrentLease`).
+ *
+ * **Example** (Reporting a lost lease)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { SharedPool } from "coroutine-pool"
+ *
+ * declare const pool: SharedPool.SharedPool
+ * declare const rebuildIndex: Effect.Effect<void>
+ *
+ * const job = pool.withPermit(rebuildIndex, { worker: "indexer" }).pipe(
+ *   Effect.catchTag("LeaseLost", (lost) => Effect.logWarning(`${lost.message}: run again later`))
+ * )
+ * ```
  *
  * @since 0.2.0
  * @category errors
@@ -184,11 +200,12 @@ export const isValidWorker: (worker: unknown) => boolean = Store.isValidWorker
  *
  * **Details**
  *
- * `acquire` drops expired leases, then grants one if fewer than `max` are
- * held. `renew` extends a held lease and answers `false`, recreating nothing,
- * when it is gone. `release` removes only the given lease and answers the
- * holders left, or -1 when it was not held. Deadlines are judged by the
- * store's own clock.
+ * `acquire` drops expired leases, then grants a lease of `permits` (default
+ * 1) if they fit under `max` with those held. `renew` extends a held lease
+ * and answers `false`, recreating nothing, when it is gone. `release`
+ * removes only the given lease (or the given number of its permits, the rest
+ * staying held) and answers the permits held after it, or -1 when it was not
+ * held. Deadlines are judged by the store's own clock.
  *
  * @since 0.2.0
  * @category services
@@ -209,8 +226,8 @@ export class PoolStore extends Context.Service<PoolStore, Store.Store>()("corout
  * const program = Effect.gen(function*() {
  *   const a = yield* SharedPool.make({ key: "payments", max: 1 })
  *   const b = yield* SharedPool.make({ key: "payments", max: 1 })
- *   yield* a.tryAcquire("a") // true
- *   return yield* b.tryAcquire("b") // false: a holds the only permit
+ *   yield* a.tryAcquire(1, { worker: "a" }) // true
+ *   return yield* b.tryAcquire(1, { worker: "b" }) // false: a holds the only permit
  * }).pipe(Effect.scoped, Effect.provide(PoolStore.layerStoreMemory))
  * ```
  *
@@ -291,6 +308,19 @@ export const layerStoreRedis = (options?: RedisOptions): Layer.Layer<PoolStore, 
 
 /**
  * Like {@link layerStoreRedis}, with its options read from `Config`.
+ *
+ * **Example** (Prefix and timeout from the environment)
+ *
+ * ```ts
+ * import { Config } from "effect"
+ * import { PoolStore } from "coroutine-pool"
+ *
+ * // POOL_STORE_PREFIX=checkout POOL_STORE_TIMEOUT="500 millis"
+ * const store = PoolStore.layerStoreRedisConfig({
+ *   prefix: Config.String("POOL_STORE_PREFIX"),
+ *   timeout: Config.Duration("POOL_STORE_TIMEOUT")
+ * })
+ * ```
  *
  * @since 0.2.0
  * @category layers

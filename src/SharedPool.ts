@@ -6,7 +6,14 @@
  * `ttl`) against the same store shares one limit of `max` permits. With
  * `PoolStore.layerStoreRedis` that is every replica of a service; with
  * `PoolStore.layerStoreMemory`, every pool of one process. It runs on the same
- * engine as an in-process pool, with leases as its source of permits.
+ * engine as an in-process pool, with leases as its source of permits, and
+ * offers the same calls (`withPermit`, `withPermits`, the `IfAvailable`
+ * calls, `tryAcquire`, `release`, `acquire`).
+ *
+ * On Redis, a key the store has no record of (its first use, or after Redis
+ * lost its data) warms up: no permit is granted for one lease TTL (reason
+ * `"warming"`), so that leases granted before a loss cannot be doubled. The
+ * memory store never warms up.
  *
  * @since 0.2.0
  */
@@ -30,8 +37,8 @@ import * as PoolStore from "./PoolStore.ts"
  * What a shared pool's operations may fail with besides `PoolRejected` and
  * the work's own errors: the store failed (`PoolStoreError`), replicas
  * disagree on `max` or `ttl` (`PoolConfigMismatch`), a held lease was lost
- * (`LeaseLost`, from `withPermit` and `withPermitWaiting`), or a worker id
- * cannot be stored (`InvalidStoreOption`).
+ * (`LeaseLost`, from the work of `withPermit(s)` and the `IfAvailable`
+ * calls), or a worker id cannot be stored (`InvalidStoreOption`).
  *
  * @since 0.2.0
  * @category errors
@@ -44,8 +51,10 @@ export type SharedPoolError = Leases.LeaseError
 
 /**
  * A worker lost its lease: the store no longer had it, or no renewal was
- * confirmed before its deadline. Its permit ended without `Released`; the
- * work it guarded was interrupted.
+ * confirmed before its deadline. Its permits ended without `Released` (the
+ * event carries `permits` when there were several); the work it guarded, or
+ * the fiber that took them with `acquire`, was interrupted, and a permit
+ * taken with `tryAcquire` was dropped.
  *
  * @since 0.2.0
  * @category events
@@ -146,7 +155,27 @@ export interface SharedPool extends CoroutinePool.CoroutinePool<SharedPoolError,
 }
 
 /**
- * A shared pool as a service, for a program that shares one.
+ * A shared pool as a service, for a program that shares one: build it once
+ * with {@link layer} or {@link layerConfig} and provide it, with its store
+ * and the store's Redis connection, at the program's edge. A handler that
+ * made its own pool (or its own Redis layer) per request would open a
+ * connection and start a renewer for each request, and its callers would
+ * share no queue.
+ *
+ * **Example** (A handler using the program's shared pool)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SharedPool } from "coroutine-pool"
+ *
+ * declare const chargeCard: Effect.Effect<string>
+ *
+ * // Needs SharedPool in its context: provided once, where the program starts.
+ * const charge = Effect.gen(function*() {
+ *   const pool = yield* SharedPool.SharedPool
+ *   return yield* pool.withPermit(chargeCard, { worker: "charge" })
+ * })
+ * ```
  *
  * @since 0.2.0
  * @category services
@@ -182,8 +211,8 @@ export interface Options extends CoroutinePool.Options {
    */
   readonly onStoreError?: "fail" | "allow" | undefined
   /**
-   * How often the head of the queue asks the store again, from 1
-   * millisecond to one minute: sooner when the store says a lease ends
+   * How often the head of this process's queue asks the store again, from
+   * 1 millisecond to one minute: sooner when the store says a lease ends
    * sooner, and at once when this process frees a permit. Default 50
    * milliseconds.
    */
@@ -212,10 +241,11 @@ export const metrics = {
 } as const
 
 /**
- * The lease the current `withPermit` / `withPermitWaiting` work holds, or
- * `undefined` outside one (and for a fail-open admission, which has none).
- * Under `acquire` (and `HttpAdmission.layerShared`), `acquire` answers it and
- * the middleware provides it to the route's handler.
+ * The lease the current work of `withPermit(s)` (or an `IfAvailable` call)
+ * holds, or `undefined` outside one (and for a fail-open admission, which
+ * has none). `acquire` answers its lease instead, and
+ * `HttpAdmission.layerShared` provides it to the route's handler. A lease of
+ * several permits says how many (`permits`).
  *
  * **When to use**
  *
@@ -233,11 +263,12 @@ export const metrics = {
  * declare const pool: SharedPool.SharedPool
  * declare const writeLedger: (fence: number) => Effect.Effect<void>
  *
- * const guarded = pool.withPermit("ledger")(
+ * const guarded = pool.withPermit(
  *   Effect.gen(function*() {
  *     const lease = yield* SharedPool.CurrentLease
  *     yield* writeLedger(lease?.fence ?? 0)
- *   })
+ *   }),
+ *   { worker: "ledger" }
  * )
  * ```
  *
@@ -259,21 +290,28 @@ const onStoreErrors = new Set(["fail", "allow"])
  *
  * **Details**
  *
- * - Each admission takes a lease with a fencing token; one renewer extends
- *   every lease the pool holds every `ttl / 3`. When a renewal finds a lease
+ * - On Redis, a new key, or one whose data was lost, grants nothing for one
+ *   `ttl` (`Warming`; reason `"warming"`): a call that may wait (`maxWaiting`
+ *   above 0, `maxWait` long enough) waits the warm-up out, the others are
+ *   turned away.
+ * - Each admission takes a lease with a fencing token (a lease of `n`
+ *   permits counts `n` against `max`); one renewer extends every lease the
+ *   pool holds every `ttl / 3`. When a renewal finds a lease
  *   gone, or none was confirmed before its local deadline (measured from
  *   when the acquire was sent, so it falls before the store's), the work
- *   under `withPermit` is interrupted and fails with `LeaseLost`; a permit
+ *   under `withPermit(s)` is interrupted and fails with `LeaseLost`; a permit
  *   held by `acquire` interrupts the fiber that took it; a `tryAcquire`
  *   permit is dropped. Each publishes `Lost`.
- * - Queued callers wait in this process's FIFO queue; only its head asks
- *   the store again, every `poll` (sooner on the store's hint) and at once
- *   when a permit of this process comes back. Across processes there is no
- *   order: whoever asks first after a permit frees gets it.
+ * - Queued callers wait in this process's FIFO queue (a large head is not
+ *   overtaken); only its head asks the store again, every `poll` (sooner on
+ *   the store's hint) and at once when a permit of this process comes back.
+ *   Across processes there is no order: whoever asks first after a permit
+ *   frees gets it.
  * - `stats` and `active` count this process's permits; events carry the
  *   holders across every process. `resize` cannot change a shared `max`.
- * - Metrics, spans (`SharedPool.withPermit`, outcome `lost` when the lease
- *   was) and Debug logs as for an in-process pool, plus {@link metrics}.
+ * - Metrics, spans (`SharedPool.withPermit`, `.withPermitIfAvailable`,
+ *   `.acquire`, `.tryAcquire`; outcome `lost` when the lease was) and Debug
+ *   logs as for an in-process pool, plus {@link metrics}.
  *
  * Fails with `InvalidStoreOption` for a bad key, `InvalidPoolSize` or
  * `InvalidPoolOption` for a bad option, before anything is asked.
@@ -290,8 +328,15 @@ const onStoreErrors = new Set(["fail", "allow"])
  * const Store = PoolStore.layerStoreRedis().pipe(Layer.provide(NodeRedis.layerConfig({ url: Config.String("REDIS_URL") })))
  *
  * const program = Effect.gen(function*() {
- *   const pool = yield* SharedPool.make({ key: "payments", max: 10, ttl: "10 seconds" })
- *   return yield* pool.withPermit("charge")(charge)
+ *   // Up to 10 charges at once across every replica; 50 more may queue here for 5 seconds.
+ *   const pool = yield* SharedPool.make({
+ *     key: "payments",
+ *     max: 10,
+ *     ttl: "10 seconds",
+ *     maxWaiting: 50,
+ *     maxWait: "5 seconds"
+ *   })
+ *   return yield* pool.withPermit(charge, { worker: "charge" })
  * }).pipe(Effect.scoped, Effect.provide(Store))
  * ```
  *
@@ -398,7 +443,7 @@ const invalid = (option: keyof typeof expectations, value: unknown) =>
  *
  * const program = Effect.gen(function*() {
  *   const pool = yield* SharedPool.SharedPool
- *   return yield* pool.withPermit("charge")(Effect.succeed("charged"))
+ *   return yield* pool.withPermit(Effect.succeed("charged"), { worker: "charge" })
  * }).pipe(Effect.provide(PoolLive))
  * ```
  *
@@ -415,8 +460,9 @@ export const layer = (
 
 /**
  * A shared pool's options read from configuration: {@link CoroutinePool.config}
- * (`POOL_MAX`, `POOL_MAX_WAITING`, `POOL_MAX_WAIT`, `POOL_NAME`) plus
- * `POOL_KEY` (required) and `POOL_TTL` (a duration, default 10 seconds).
+ * (`POOL_MAX`, `POOL_MAX_WAITING`, `POOL_MAX_WAIT`, `POOL_NAME`,
+ * `POOL_HOLD_SAMPLING`) plus `POOL_KEY` (required) and `POOL_TTL` (a
+ * duration, default 10 seconds). `POOL_NAME` defaults to the key.
  *
  * @since 0.2.0
  * @category config
@@ -431,6 +477,20 @@ export const config: Config.Config<Options> = Config.all({
  * A layer that builds the shared pool from configuration, {@link config} by
  * default. A missing or bad value fails the layer with a `ConfigError` naming
  * the key.
+ *
+ * **Example** (Configured once, at the program's edge)
+ *
+ * ```ts
+ * import { NodeRedis } from "@effect/platform-node"
+ * import { Config, Layer } from "effect"
+ * import { PoolStore, SharedPool } from "coroutine-pool"
+ *
+ * // POOL_KEY=payments POOL_MAX=10 POOL_TTL="10 seconds" REDIS_URL=redis://redis.internal:6379
+ * const Payments = SharedPool.layerConfig().pipe(
+ *   Layer.provide(PoolStore.layerStoreRedis({ prefix: "checkout" })),
+ *   Layer.provide(NodeRedis.layerConfig({ url: Config.String("REDIS_URL") }))
+ * )
+ * ```
  *
  * @since 0.2.0
  * @category layers

@@ -135,8 +135,8 @@ export interface Timeline {
  *   const recorder = yield* Effect.forkChild(Stream.runCollect(Timeline.stamp(events, start)))
  *
  *   yield* Effect.all([
- *     pool.withPermit("a")(Effect.sleep("30 millis")),
- *     Effect.ignore(pool.withPermit("b")(Effect.void))
+ *     pool.withPermit(Effect.sleep("30 millis"), { worker: "a" }),
+ *     Effect.ignore(pool.withPermit(Effect.void, { worker: "b" }))
  *   ], { concurrency: "unbounded" })
  *
  *   const end = (yield* Clock.currentTimeMillis) - start

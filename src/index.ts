@@ -1,6 +1,7 @@
 /**
- * CoroutinePool: a bounded pool of permits for Effect fibers, with
- * tryAcquire-or-reject admission and an ordered stream of events.
+ * CoroutinePool: a bounded pool of permits for Effect fibers: admitted at
+ * once, queued in a bounded FIFO or turned away, with an ordered stream of
+ * events; one limit across processes with `SharedPool`.
  *
  * @since 0.1.0
  */

@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { copiesOf, ok, type Run, run } from "./utils/Consumer.ts"
+import * as Examples from "./utils/Examples.ts"
 import * as RedisServer from "./utils/RedisServer.ts"
 import * as Tools from "./utils/Tools.ts"
 
@@ -20,6 +21,8 @@ import * as Tools from "./utils/Tools.ts"
 // - v3/: `npm install --dry-run effect@3 <tarball>` fails with ERESOLVE.
 // All three installs run at once. The expected output of main.ts is in
 // test/fixtures/consumer/expected-*.txt: update it with main.ts.
+// main.ts begins with the README's quick start, so the quick start runs here
+// as a user runs it; a test below checks that the two are the same code.
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const fixtures = join(root, "test", "fixtures", "consumer")
@@ -63,6 +66,23 @@ interface Packed {
   readonly filename: string
   readonly files: ReadonlyArray<{ readonly path: string }>
 }
+
+// The quick start in README.md is main.ts's first part: the same lines, but
+// for its imports (at the top of main.ts) and the line that runs it (main.ts
+// runs it first in its program).
+it("README.md's quick start is the code main.ts runs first", async () => {
+  const readme = Examples.fromMarkdown(await readFile(join(root, "README.md"), "utf8"), "README.md")
+  const quickStart = readme.find((block) => block.name.endsWith('under "Quick start"'))
+  assert.isDefined(quickStart, "a ```ts block under the heading Quick start in README.md")
+  const region = /^\/\/ quick start \(README\.md\): begin\n([\s\S]*?)^\/\/ quick start \(README\.md\): end$/m.exec(
+    await readFile(join(fixtures, "main.ts"), "utf8")
+  )?.[1]
+  assert.isDefined(region, "the lines between the two quick start comments of main.ts")
+  const code = (quickStart?.lines ?? []).filter(
+    (line) => !line.startsWith("import ") && line !== "Effect.runPromise(quickStart)"
+  )
+  assert.strictEqual(code.join("\n").trim(), (region ?? "").trim())
+})
 
 describe.concurrent("the packed package, installed in a throw-away app", () => {
   let work = ""

@@ -526,14 +526,20 @@ const track = (entries: ReadonlyArray<Entry>, end: number): Array<Row> => {
   const workers = new Map<CoroutinePool.WorkerId, { row: Row; held: Open; queued: Open }>()
   const pool: Row = { label: "Pool", holds: [], waits: [], moments: [] }
 
-  const open = (state: Open, at: number) => {
-    if (state.count++ === 0) state.since = at
+  // Holds are counted in permits (a release may return part of a take),
+  // waits in callers.
+  const open = (state: Open, at: number, n = 1) => {
+    if (state.count === 0) state.since = at
+    state.count += n
   }
   // An end with no start in the entries (a record begun mid-run) is drawn
   // from the start.
-  const close = (state: Open, spans: Array<Span>, at: number) => {
+  const close = (state: Open, spans: Array<Span>, at: number, n = 1) => {
     if (state.count === 0) spans.push([0, at])
-    else if (--state.count === 0) spans.push([state.since, at])
+    else {
+      state.count = Math.max(0, state.count - n)
+      if (state.count === 0) spans.push([state.since, at])
+    }
   }
 
   for (const { at, event } of entries) {
@@ -555,13 +561,13 @@ const track = (entries: ReadonlyArray<Entry>, end: number): Array<Row> => {
       case "Acquired":
         // No barging: an admission while this worker waits is its turn coming.
         if (queued.count > 0) close(queued, row.waits, at)
-        open(held, at)
+        open(held, at, event.permits ?? 1)
         break
       case "Released":
-        close(held, row.holds, at)
+        close(held, row.holds, at, event.permits ?? 1)
         break
       case "Lost":
-        close(held, row.holds, at)
+        close(held, row.holds, at, event.permits ?? 1)
         row.moments.push([at, marks.lost])
         break
       case "Queued":

@@ -144,6 +144,25 @@ describe("Timeline.render", () => {
     assert.deepStrictEqual(rows(rendered), ["Worker 0   #.......", "Worker db  #####..."])
   })
 
+  it("counts a hold in permits: a partial release leaves the rest drawn until the last goes back", () => {
+    const weighted = (at: number, _tag: "Acquired" | "Released", active: number, permits: number): Timeline.Entry => ({
+      at,
+      event: { _tag, worker: "batch", active, max: 3, waiting: 0, permits }
+    })
+    const rendered = draw(
+      {
+        entries: [
+          weighted(10, "Acquired", 3, 3),
+          { at: 20, event: { _tag: "Released", worker: "batch", active: 2, max: 3, waiting: 0 } },
+          weighted(30, "Released", 0, 2)
+        ],
+        end: 50
+      },
+      { columnMillis: 10 }
+    )
+    assert.deepStrictEqual(rows(rendered), ["Worker batch  .##.."])
+  })
+
   it("draws a moment over a hold and a hold over a wait", () => {
     const rendered = draw(
       {

@@ -211,52 +211,56 @@ describe("metrics", () => {
 
 describe("tracing", () => {
   // 0.4: one span name per call, whatever it waits: withPermit (and
-  // withPermits), withPermitIfAvailable (and withPermitsIfAvailable), acquire.
-  it.effect("withPermit(s), withPermit(s)IfAvailable and acquire run in a span with the pool, worker and outcome", () =>
-    Effect.gen(function* () {
-      const { summary, tracer } = RecordingTracer.make()
-      const pool = yield* CoroutinePool.make({ max: 2, name: "traced" })
-      const fiberId = yield* Effect.withFiber((fiber) => Effect.succeed(fiber.id))
-      yield* Effect.gen(function* () {
-        yield* pool.withPermit(Effect.void, { worker: "a" })
-        yield* pool.tryAcquire(2, { worker: "holder" })
-        yield* Effect.exit(pool.withPermit(Effect.void, { worker: "b" }))
-        // None: not an error, so the span's outcome is ok.
-        yield* pool.withPermitIfAvailable(Effect.void, { worker: "c" })
-        yield* Effect.exit(pool.withPermits(3, { worker: "d" })(Effect.void))
-        yield* Effect.exit(Effect.scoped(pool.acquire(1, { worker: "e" })))
-        yield* pool.release(2, { worker: "holder" })
-        yield* pool.withPermits(2, { worker: "f" })(Effect.void)
-        yield* pool.withPermitsIfAvailable(2, { worker: "g" })(Effect.void)
-        yield* Effect.scoped(pool.acquire(2, { worker: "h" }))
-        yield* pool.withPermitIfAvailable(Effect.void)
-        yield* Effect.exit(pool.withPermit(Effect.fail("boom"), { worker: "i" }))
-      }).pipe(Effect.withTracer(tracer))
-      const span = (name: string, worker: CoroutinePool.WorkerId, outcome: string, reason?: string) => ({
-        name: `CoroutinePool.${name}`,
-        attributes: {
-          "coroutine_pool.name": "traced",
-          "coroutine_pool.worker": worker,
-          "coroutine_pool.outcome": outcome,
-          ...(reason === undefined ? {} : { "coroutine_pool.reason": reason })
-        },
-        ended: true
+  // withPermits), withPermitIfAvailable (and withPermitsIfAvailable),
+  // acquire, tryAcquire.
+  it.effect(
+    "withPermit(s), withPermit(s)IfAvailable, acquire and tryAcquire run in a span with the pool, worker and outcome",
+    () =>
+      Effect.gen(function* () {
+        const { summary, tracer } = RecordingTracer.make()
+        const pool = yield* CoroutinePool.make({ max: 2, name: "traced" })
+        const fiberId = yield* Effect.withFiber((fiber) => Effect.succeed(fiber.id))
+        yield* Effect.gen(function* () {
+          yield* pool.withPermit(Effect.void, { worker: "a" })
+          yield* pool.tryAcquire(2, { worker: "holder" })
+          yield* Effect.exit(pool.withPermit(Effect.void, { worker: "b" }))
+          // None: not an error, so the span's outcome is ok.
+          yield* pool.withPermitIfAvailable(Effect.void, { worker: "c" })
+          yield* Effect.exit(pool.withPermits(3, { worker: "d" })(Effect.void))
+          yield* Effect.exit(Effect.scoped(pool.acquire(1, { worker: "e" })))
+          yield* pool.release(2, { worker: "holder" })
+          yield* pool.withPermits(2, { worker: "f" })(Effect.void)
+          yield* pool.withPermitsIfAvailable(2, { worker: "g" })(Effect.void)
+          yield* Effect.scoped(pool.acquire(2, { worker: "h" }))
+          yield* pool.withPermitIfAvailable(Effect.void)
+          yield* Effect.exit(pool.withPermit(Effect.fail("boom"), { worker: "i" }))
+        }).pipe(Effect.withTracer(tracer))
+        const span = (name: string, worker: CoroutinePool.WorkerId, outcome: string, reason?: string) => ({
+          name: `CoroutinePool.${name}`,
+          attributes: {
+            "coroutine_pool.name": "traced",
+            "coroutine_pool.worker": worker,
+            "coroutine_pool.outcome": outcome,
+            ...(reason === undefined ? {} : { "coroutine_pool.reason": reason })
+          },
+          ended: true
+        })
+        assert.deepStrictEqual(summary(), [
+          span("withPermit", "a", "ok"),
+          span("tryAcquire", "holder", "ok"),
+          span("withPermit", "b", "rejected", "full"),
+          span("withPermitIfAvailable", "c", "ok"),
+          // InvalidPermits
+          span("withPermit", "d", "failed"),
+          span("acquire", "e", "rejected", "full"),
+          span("withPermit", "f", "ok"),
+          span("withPermitIfAvailable", "g", "ok"),
+          span("acquire", "h", "ok"),
+          // No worker given: the calling fiber's id.
+          span("withPermitIfAvailable", fiberId, "ok"),
+          span("withPermit", "i", "failed")
+        ])
       })
-      assert.deepStrictEqual(summary(), [
-        span("withPermit", "a", "ok"),
-        span("withPermit", "b", "rejected", "full"),
-        span("withPermitIfAvailable", "c", "ok"),
-        // InvalidPermits
-        span("withPermit", "d", "failed"),
-        span("acquire", "e", "rejected", "full"),
-        span("withPermit", "f", "ok"),
-        span("withPermitIfAvailable", "g", "ok"),
-        span("acquire", "h", "ok"),
-        // No worker given: the calling fiber's id.
-        span("withPermitIfAvailable", fiberId, "ok"),
-        span("withPermit", "i", "failed")
-      ])
-    })
   )
 
   it.effect("no span when tracing is disabled", () =>

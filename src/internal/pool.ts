@@ -18,7 +18,8 @@ import * as LogLevel from "effect/LogLevel"
 import type * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Asker, Asking, Caller, Engine, Granted, Refused, type Source, Waiting } from "./engine.ts"
+import { Asker, Asking, Caller, Granted, Refused, Waiting } from "./caller.ts"
+import { Engine, type Source } from "./engine.ts"
 import { InvalidPermits, InvalidPoolSize, PermitNotHeld, PoolRejected, type WorkerId } from "./errors.ts"
 import { formatEvent, type PoolEvent } from "./events.ts"
 import * as Ledger from "./ledger.ts"
@@ -366,8 +367,12 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
   const tryAcquire = (permits = 1, options?: PermitOptions): Effect.Effect<boolean, InvalidPermits | E> => {
     if (source.asks)
       return call(Effect.void, permits, options?.worker, ByHand, false) as Effect.Effect<boolean, InvalidPermits | E>
-    // A local count answers on the spot: nothing can come between.
-    return Effect.withFiber((fiber) => {
+    // A local count answers on the spot: nothing can come between (in a
+    // span, when traced, as every call).
+    return Effect.withFiber((fiber): Effect.Effect<boolean, InvalidPermits | E> => {
+      if (Observability.isTracing(fiber)) {
+        return call(Effect.void, permits, options?.worker, ByHand, false) as Effect.Effect<boolean, InvalidPermits | E>
+      }
       if (permits !== 1) {
         const invalid = invalidPermits(permits)
         if (invalid !== undefined) return Effect.fail(invalid)

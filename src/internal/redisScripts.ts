@@ -24,6 +24,20 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
 // id#n, all with one deadline, so the set's size is the permits held.
 const MEMBER = `local function member(id, i) if i == 1 then return id end return id .. '#' .. i end`
 
+// A command over many items (Lua's unpack has a limit), in chunks of an even
+// size so that (score, member) pairs stay together; answers the replies joined.
+const CHUNKED = `local function chunked(command, key, flag, items)
+  local replies = {}
+  for i = 1, #items, 1000 do
+    local chunk = {}
+    for j = i, math.min(i + 999, #items) do chunk[#chunk + 1] = items[j] end
+    local reply
+    if flag then reply = redis.call(command, key, flag, unpack(chunk)) else reply = redis.call(command, key, unpack(chunk)) end
+    if type(reply) == 'table' then for _, v in ipairs(reply) do replies[#replies + 1] = v end end
+  end
+  return replies
+end`
+
 // KEYS: 1 leases (ZSET member -> deadline ms), 2 meta (HASH max, ttl, since, fence),
 //       3 tombstones (ZSET lease id -> expiry ms)
 // ARGV: 1 meta idle ms, then per request, in the order they were asked:
@@ -43,6 +57,7 @@ const MEMBER = `local function member(id, i) if i == 1 then return id end return
 export const ACQUIRE = `#!lua
 ${NOW}
 ${MEMBER}
+${CHUNKED}
 local idle = tonumber(ARGV[1])
 local answers = {}
 local m = redis.call('HMGET', KEYS[2], 'max', 'ttl', 'since', 'maxttl')
@@ -63,11 +78,14 @@ redis.call('PEXPIRE', KEYS[2], idle)
 local ready = tonumber(m[3]) + tonumber(stored)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local n = redis.call('ZCARD', KEYS[1])
+-- Tombstones are rare: looked up only when there are some.
+local tombs = redis.call('EXISTS', KEYS[3]) == 1
 local full = false
-local granted = false
+-- Grants are written together: one ZADD, one HINCRBY for their fences.
+local members, granted = {}, {}
 for r = 2, #ARGV, 4 do
   local id, permits, max, ttl = ARGV[r], tonumber(ARGV[r + 1]), tonumber(ARGV[r + 2]), tonumber(ARGV[r + 3])
-  local dead = redis.call('ZSCORE', KEYS[3], id)
+  local dead = tombs and redis.call('ZSCORE', KEYS[3], id)
   if tonumber(m[1]) ~= max then
     answers[#answers + 1] = {'mismatch', 'max', m[1]}
   elseif tonumber(stored) ~= ttl then
@@ -81,15 +99,23 @@ for r = 2, #ARGV, 4 do
     local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
     answers[#answers + 1] = {'full', tonumber(first[2] or (now + ttl)) - now, n}
   else
-    for i = 1, permits do redis.call('ZADD', KEYS[1], now + ttl, member(id, i)) end
+    for i = 1, permits do
+      members[#members + 1] = now + ttl
+      members[#members + 1] = member(id, i)
+    end
     n = n + permits
-    granted = true
-    answers[#answers + 1] = {'ok', redis.call('HINCRBY', KEYS[2], 'fence', 1), n}
+    granted[#granted + 1] = #answers + 1
+    answers[#answers + 1] = {'ok', 0, n}
   end
 end
--- Every lease of the key lasts ttl, so the newest deadline is now + ttl: the
--- set goes by itself once the last lease has expired (a crashed holder's).
-if granted then redis.call('PEXPIRE', KEYS[1], stored) end
+if #granted > 0 then
+  chunked('ZADD', KEYS[1], nil, members)
+  local last = redis.call('HINCRBY', KEYS[2], 'fence', #granted)
+  for j, a in ipairs(granted) do answers[a][2] = last - #granted + j end
+  -- Every lease of the key lasts ttl, so the newest deadline is now + ttl:
+  -- the set goes by itself once the last lease has expired (a crashed holder's).
+  redis.call('PEXPIRE', KEYS[1], stored)
+end
 return answers`
 
 // KEYS: 1 leases, 2 meta, 3 tombstones.
@@ -110,40 +136,67 @@ return answers`
 export const RETURN = `#!lua flags=allow-oom
 ${NOW}
 ${MEMBER}
+${CHUNKED}
 local idle, releases = ARGV[1], tonumber(ARGV[3])
-local released, renewed = {}, {}
-local freed = false
 local last = 3 + releases * 4
-for r = 4, last, 4 do
+-- Which leases are held, in one lookup of each one's first member: the
+-- releases', then the renewals'.
+local ids = {}
+for r = 4, last, 4 do ids[#ids + 1] = ARGV[r] end
+for r = last + 1, #ARGV, 3 do ids[#ids + 1] = ARGV[r] end
+local deadlines = chunked('ZMSCORE', KEYS[1], nil, ids)
+local released, renewed = {}, {}
+local gone, tombs = {}, false
+for k = 1, releases do
+  local r = 4 + (k - 1) * 4
   local id, permits, back, tomb = ARGV[r], tonumber(ARGV[r + 1]), tonumber(ARGV[r + 2]), ARGV[r + 3]
-  local held = false
-  for i = permits, permits - back + 1, -1 do
-    if redis.call('ZREM', KEYS[1], member(id, i)) == 1 then held = true end
-  end
-  if held then
-    freed = true
-    released[#released + 1] = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+  if deadlines[k] then
+    for i = permits, permits - back + 1, -1 do gone[#gone + 1] = member(id, i) end
+    released[k] = 0
   else
-    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+    -- Not there: the acquire was interrupted before it ran, or the lease
+    -- expired. A tombstone makes a late acquire of that id answer 'cancelled'.
+    if not tombs then
+      tombs = true
+      redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+    end
     redis.call('ZADD', KEYS[3], now + tonumber(tomb), id)
     redis.call('PEXPIRE', KEYS[3], tomb)
-    released[#released + 1] = -1
+    released[k] = -1
   end
 end
+chunked('ZREM', KEYS[1], nil, gone)
+local renewing, lost = {}, {}
+local ttl = nil
 for r = last + 1, #ARGV, 3 do
-  local id, permits, ttl = ARGV[r], tonumber(ARGV[r + 1]), ARGV[r + 2]
-  local d = redis.call('ZSCORE', KEYS[1], id)
+  local id, permits = ARGV[r], tonumber(ARGV[r + 1])
+  local d = deadlines[#renewed + 1 + releases]
+  ttl = ARGV[r + 2]
   if not d or tonumber(d) <= now then
-    for i = 1, permits do redis.call('ZREM', KEYS[1], member(id, i)) end
+    -- Never recreated: what is left of a lease that expired goes.
+    for i = 1, permits do lost[#lost + 1] = member(id, i) end
     renewed[#renewed + 1] = 0
   else
-    for i = 1, permits do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ttl), member(id, i)) end
-    redis.call('PEXPIRE', KEYS[1], ttl)
-    redis.call('PEXPIRE', KEYS[2], idle)
+    for i = 1, permits do
+      renewing[#renewing + 1] = now + tonumber(ttl)
+      renewing[#renewing + 1] = member(id, i)
+    end
     renewed[#renewed + 1] = 1
   end
 end
-if freed then redis.call('PUBLISH', ARGV[2], redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')) end
+chunked('ZREM', KEYS[1], nil, lost)
+if #renewing > 0 then
+  chunked('ZADD', KEYS[1], 'XX', renewing)
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], idle)
+end
+if #gone > 0 then
+  -- Holders left once the batch's releases are done, for each one held.
+  local left = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+  for k = 1, releases do if released[k] == 0 then released[k] = left end end
+  -- Permits came free: processes with callers queued ask at once.
+  redis.call('PUBLISH', ARGV[2], left)
+end
 return {released, renewed}`
 
 // The Redis keys of a pool: all in one hash slot (the part in braces), so a

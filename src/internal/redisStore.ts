@@ -106,6 +106,16 @@ export const make = Effect.fnUntraced(function* (options?: RedisOptions) {
   const acquireScript = Scripts.script<ReadonlyArray<Scripts.AcquireAnswer>>(redis, Scripts.ACQUIRE, 3)
   const returnScript = Scripts.script<ReturnReply>(redis, Scripts.RETURN, 3)
   const keysOf = (key: string) => Scripts.keysOf(prefix, key)
+  // Loaded ahead of their first use, so that a release and the acquire sent
+  // right behind it run in that order: a script missing from Redis's cache
+  // is sent again in full after its NOSCRIPT answer, behind what followed it.
+  // (After Redis restarts, the first calls may still cross: the cost is a
+  // refusal the next ask corrects, never a permit too many.)
+  runFork(
+    Effect.ignore(
+      Effect.all([redis.send("SCRIPT", "LOAD", Scripts.ACQUIRE), redis.send("SCRIPT", "LOAD", Scripts.RETURN)])
+    )
+  )
 
   // Runs one batch's script, answering `done` once: with its reply, or with a
   // `PoolStoreError` (its own timeout included). node-redis cannot cancel a

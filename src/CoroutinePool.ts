@@ -362,10 +362,11 @@ export interface Options {
   /**
    * How many holds of callers admitted without a wait share one measured
    * hold time, on average: from 1 (every hold measured: two clock reads) to
-   * 1024. Default 16. Every hold is counted; one not measured is recorded as
-   * the last one measured, so the hold histogram's count is exact and its
-   * buckets and sum are estimated. The holds measured are picked at random
-   * intervals, so no periodic workload is seen through one phase of it.
+   * 1024. Default 16. Every hold is counted; those not measured are spread
+   * over the buckets as the measured ones are, so the hold histogram's count
+   * is exact and its buckets and sum are estimated. The holds measured are
+   * picked at random intervals, so no periodic workload is seen through one
+   * phase of it.
    */
   readonly holdSampling?: number | undefined
   /** The pool's name in metrics (the `pool` attribute), spans and logs. Default `"default"`. */

@@ -3,6 +3,7 @@ import { Clock, ConfigProvider, Effect, Exit, Fiber, Layer, Logger, Metric, Refe
 import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
 import { CoroutinePool } from "../src/index.ts"
+import { Buckets } from "../src/internal/ledger.ts"
 import * as RecordingTracer from "./utils/RecordingTracer.ts"
 
 const of = <S>(metric: Metric.Metric<number, S>, attributes: Record<string, string>) =>
@@ -159,6 +160,23 @@ describe("metrics", () => {
       assert.deepStrictEqual([hold.count, hold.max], [2, 0.3])
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
   )
+
+  it("a histogram counts every value: zeros in the first bucket, those not measured spread as the measured ones", () => {
+    const buckets = new Buckets()
+    buckets.observe(0.002)
+    buckets.observe(0.2)
+    buckets.unmeasured += 2
+    buckets.zeros += 1
+    const state = buckets.state()
+    const at = (bound: number) => state.buckets.find(([b]) => b === bound)?.[1]
+    assert.deepStrictEqual([at(0.001), at(0.005), at(0.1), at(0.25), at(10)], [1, 3, 3, 5, 5])
+    assert.deepStrictEqual([state.count, state.min, state.max], [5, 0, 0.2])
+    assert.closeTo(state.sum, 0.404, 1e-12)
+    // Before any measured value: counted, in no bucket but the last (+Inf).
+    const early = new Buckets()
+    early.unmeasured += 3
+    assert.deepStrictEqual([early.state().count, early.state().buckets.at(-1)?.[1]], [3, 0])
+  })
 
   it.effect("holdSampling outside 1 to 1024 is refused", () =>
     Effect.gen(function* () {

@@ -37,13 +37,19 @@ const checked = (subject: string, calls: number, turnedAway: number, ms: number)
   return { ms, checks: { calls, turnedAway } }
 }
 
-const isFullRejection = (exit: Exit.Exit<unknown, unknown>): boolean =>
-  Exit.isFailure(exit) &&
-  Exit.findErrorOption(exit).pipe(
-    Option.exists((error) => error instanceof CoroutinePool.PoolRejected && error.reason === "full")
-  )
+// Whether an exit is the pool's "full" rejection: read in the loop's step,
+// outside the measured effect, as the Semaphore's `None` is.
+const isFullRejection = (exit: Exit.Exit<unknown, unknown>): boolean => {
+  if (Exit.isSuccess(exit)) return false
+  const reason = exit.cause.reasons[0]
+  return reason?._tag === "Fail" && reason.error instanceof CoroutinePool.PoolRejected && reason.error.reason === "full"
+}
 
-const poolSubject = (name: string, call: (pool: CoroutinePool.CoroutinePool) => Effect.Effect<boolean>): Subject => ({
+const poolSubject = <A>(
+  name: string,
+  call: (pool: CoroutinePool.CoroutinePool) => Effect.Effect<A>,
+  turnedAway: (a: A) => boolean
+): Subject => ({
   name,
   run: (calls) =>
     Effect.runPromise(
@@ -51,13 +57,13 @@ const poolSubject = (name: string, call: (pool: CoroutinePool.CoroutinePool) => 
         Effect.gen(function* () {
           const pool = yield* CoroutinePool.make({ max: 1 })
           yield* pool.tryAcquire(1, { worker: "blocker" })
-          let turnedAway = 0
+          let away = 0
           const ms = yield* timed(
             loop(
               calls,
               () => call(pool),
-              (away) => {
-                if (away) turnedAway++
+              (answer) => {
+                if (turnedAway(answer)) away++
               }
             )
           )
@@ -65,18 +71,22 @@ const poolSubject = (name: string, call: (pool: CoroutinePool.CoroutinePool) => 
           if (stats.rejected !== calls || stats.acquired !== 1 || stats.active !== 1) {
             throw new Error(`${name}: run not trusted: stats ${JSON.stringify(stats)}`)
           }
-          return checked(name, calls, turnedAway, ms)
+          return checked(name, calls, away, ms)
         })
       )
     )
 })
 
-const rejected = poolSubject("CoroutinePool.withPermit, PoolRejected", (pool) =>
-  Effect.map(Effect.exit(pool.withPermit(Effect.void)), isFullRejection)
+const rejected = poolSubject(
+  "CoroutinePool.withPermit, PoolRejected",
+  (pool) => Effect.exit(pool.withPermit(Effect.void)),
+  isFullRejection
 )
 
-const ifAvailable = poolSubject("CoroutinePool.withPermitIfAvailable, None", (pool) =>
-  Effect.map(pool.withPermitIfAvailable(Effect.void), Option.isNone)
+const ifAvailable = poolSubject(
+  "CoroutinePool.withPermitIfAvailable, None",
+  (pool) => pool.withPermitIfAvailable(Effect.void),
+  Option.isNone
 )
 
 export const semaphore: Subject = {

@@ -19,7 +19,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import {
-  Asker,
+  type Asker,
   Asking,
   type Caller,
   Ended,
@@ -162,7 +162,7 @@ export class Engine {
    */
   enter(caller: Caller, wait: boolean): boolean {
     const permits = caller.permits
-    if (caller instanceof Asker) caller.seq = ++this.arrivals
+    if (this.source.asks) (caller as Asker).seq = ++this.arrivals
     if (this.closed) {
       this.reject(caller.worker, permits, wait)
       return false

@@ -36,54 +36,49 @@ export interface Event {
 export const boundaries: ReadonlyArray<number> = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 // A histogram the pool records into and the metrics registry reads when it
-// is scraped, so recording costs a few arithmetic operations.
+// is scraped, so recording costs a few arithmetic operations. Values known
+// to be 0 (`zeros`) and values not measured (`unmeasured`, see
+// `Ledger.sampling`) are only counted; a scrape puts the first in the first
+// bucket and spreads the others as the measured ones are spread.
 export class Buckets {
   readonly counts = new Array<number>(boundaries.length + 1).fill(0)
-  count = 0
+  // Measured values: their count and sum.
+  measured = 0
   sum = 0
   min = Number.MAX_VALUE
   max = -Number.MAX_VALUE
-
-  // The last value observed and its bucket, which `repeat` counts again.
-  last = 0
-  lastBucket = 0
+  zeros = 0
+  unmeasured = 0
 
   observe(value: number): void {
     let bucket = 0
     while (bucket < boundaries.length && value > (boundaries[bucket] as number)) bucket++
     this.counts[bucket] = (this.counts[bucket] as number) + 1
-    this.count++
+    this.measured++
     this.sum += value
     if (value < this.min) this.min = value
     if (value > this.max) this.max = value
-    this.last = value
-    this.lastBucket = bucket
-  }
-
-  /** Observes 0 (a wait that did not happen). */
-  zero(): void {
-    this.counts[0] = (this.counts[0] as number) + 1
-    this.count++
-    if (this.min > 0) this.min = 0
-    if (this.max < 0) this.max = 0
-  }
-
-  /** Counts a value that was not measured as the last one measured. */
-  repeat(): void {
-    this.counts[this.lastBucket] = (this.counts[this.lastBucket] as number) + 1
-    this.count++
-    this.sum += this.last
   }
 
   // Cumulative counts per upper bound, as Effect's own histograms report them
-  // (the `+Inf` bucket is `count`).
+  // (the `+Inf` bucket is `count`). Every value is counted; those not
+  // measured are spread (rounded down, cumulatively, so the counts never
+  // decrease) and added to the sum at the mean of the measured ones.
   state(): Metric.HistogramState {
+    const { measured, unmeasured, zeros } = this
+    const spread = measured === 0 ? 0 : unmeasured / measured
     let cumulated = 0
     const buckets = boundaries.map((boundary, i): [number, number] => {
       cumulated += this.counts[i] as number
-      return [boundary, cumulated]
+      return [boundary, zeros + cumulated + Math.floor(cumulated * spread)]
     })
-    return { buckets, count: this.count, min: this.min, max: this.max, sum: this.sum }
+    // (Before any measured value has come back, those not measured are in
+    // the count alone.)
+    const count = zeros + measured + unmeasured
+    const sum = this.sum + (measured === 0 ? 0 : (this.sum / measured) * unmeasured)
+    const min = zeros > 0 ? Math.min(0, this.min) : this.min
+    const max = zeros > 0 ? Math.max(0, this.max) : this.max
+    return { buckets, count, min, max, sum }
   }
 }
 
@@ -110,8 +105,9 @@ export class Ledger {
 
   // Hold times are measured on 1 in `sampling` admissions without a wait
   // (on average, at random intervals so that no periodic workload is seen
-  // through one phase of it); the others are counted as the last one
-  // measured. Admissions after a wait read the clock anyway: always measured.
+  // through one phase of it); the others are counted, and spread as the
+  // measured ones. Admissions after a wait read the clock anyway: always
+  // measured.
   readonly sampling: number
   private untilSample = 1
   private seed = 0x9e3779b9
@@ -146,7 +142,7 @@ export class Ledger {
    */
   admittedNow(): number | undefined {
     if (this.clock === undefined) return undefined
-    ;(this.waitSeconds as Buckets).zero()
+    ;(this.waitSeconds as Buckets).zeros++
     if (--this.untilSample > 0) return undefined
     this.untilSample = this.nextSample()
     return this.clock.currentTimeMillisUnsafe() - this.origin
@@ -163,7 +159,7 @@ export class Ledger {
   /** Permits whose hold began at `since` (`undefined`: not timed) came back. */
   held(since: number | undefined): void {
     if (this.clock === undefined) return
-    if (since === undefined) (this.holdSeconds as Buckets).repeat()
+    if (since === undefined) (this.holdSeconds as Buckets).unmeasured++
     else (this.holdSeconds as Buckets).observe((this.clock.currentTimeMillisUnsafe() - this.origin - since) / 1000)
   }
 

@@ -43,8 +43,8 @@ export interface Hooks<E> {
   readonly hold: <A, E1, R>(caller: Caller, self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | E, R>
   /** `caller`'s permits are now kept outside any effect, by `owner`'s scope or by hand. */
   readonly kept: (caller: Caller, owner: Fiber.Fiber<unknown, unknown> | undefined) => void
-  /** A worker id the source cannot take: its error. */
-  readonly check: (worker: WorkerId) => E | undefined
+  /** A worker id the source cannot take: its error (`undefined`: it takes any). */
+  readonly check: ((worker: WorkerId) => E | undefined) | undefined
   /** After a caller's permits came back: waiting for the source to take them, if it must. */
   readonly released: (caller: Caller) => Effect.Effect<void, E> | undefined
   /** The last step of closing, once every permit is back: the source's own. */
@@ -284,7 +284,7 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
         const invalid = invalidPermits(permits)
         if (invalid !== undefined) return Effect.fail(invalid)
       }
-      const unfit = hooks.check(label)
+      const unfit = hooks.check?.(label)
       if (unfit !== undefined) return Effect.fail(unfit)
       const wait = mode === Work || mode === Scoped
       if (!engine.admits(permits, wait)) {
@@ -470,7 +470,7 @@ export const local = (): Effect.Effect<Hooks<never>> =>
     format: formatEvent as (event: Ledger.Event) => string,
     hold: (_, self) => self,
     kept: () => {},
-    check: () => undefined,
+    check: undefined,
     released: () => undefined,
     closing: Effect.void,
     resizable: () => undefined

@@ -316,7 +316,10 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
     const self = caller.continuation as Effect.Effect<unknown, unknown>
     if (!engine.enter(caller, mode === Work || mode === Scoped)) return turnedAway(caller.worker, mode)
     // (The requirements of the work are the call's: see `call`.)
-    if (caller.status === Granted) return holding(caller, mode, self) as Effect.Effect<unknown, unknown>
+    if (caller.status === Granted) {
+      // A local count's work goes as it is (nothing to hold but the count).
+      return mode === Work && !source.asks ? self : (holding(caller, mode, self) as Effect.Effect<unknown, unknown>)
+    }
     // Decided once granted (a local count's work needs no deciding).
     const then =
       mode === Work && !source.asks
@@ -341,7 +344,7 @@ export const make = Effect.fnUntraced(function* <E, Event = PoolEvent, R = never
     if ((mode === Scoped || mode === ByHand) && Exit.isSuccess(exit)) return undefined
     if (status === Granted) {
       engine.release(caller)
-      return hooks.released(caller)
+      return source.asks ? hooks.released(caller) : undefined
     }
     if (status === Waiting || status === Asking) engine.leave(caller)
     return undefined

@@ -39,7 +39,9 @@ export interface Options {
     | undefined
   /**
    * What the `Retry-After` header of a `503` tells the client, rounded up to
-   * whole seconds. Default: 1 second.
+   * whole seconds. Default: 1 second. With a shared pool it is the most a
+   * client is told to wait: the store's hint (when its earliest lease ends)
+   * when that is sooner.
    */
   readonly retryAfter?: Duration.Input | undefined
 }
@@ -173,8 +175,8 @@ export const layer = (options?: Options): Layer.Layer<never, InvalidRetryAfter, 
  * **Details**
  *
  * A rejected request's `Retry-After` is the store's hint (when the earliest
- * lease ends), rounded up to whole seconds, if that is longer than
- * `retryAfter`. When the store cannot be reached the request is refused
+ * lease ends), rounded up to whole seconds, capped by `retryAfter`: a long
+ * lease TTL never tells clients to stay away longer than configured. When the store cannot be reached the request is refused
  * (`503`, `{"error":"unavailable"}`): the pool fails closed unless it was made
  * with `onStoreError: "allow"`. The route's handler reads the request's lease
  * (and its fencing token) with `SharedPool.CurrentLease`.
@@ -231,10 +233,14 @@ const admission = Effect.fnUntraced(function* <A, E extends { readonly _tag: str
         { status: 503, headers: { "retry-after": retryAfter } }
       )
     }
-    const hint = error.retryAfter === undefined ? 0 : Math.ceil(error.retryAfter / 1000)
+    // The store's hint, when it has one, up to the configured value.
+    const wait =
+      error.retryAfter === undefined
+        ? retryAfter
+        : String(Math.min(Number(retryAfter), Math.max(0, Math.ceil(error.retryAfter / 1000))))
     return HttpServerResponse.jsonUnsafe(
       { error: "overloaded", reason: error.reason },
-      { status: 503, headers: { "retry-after": String(Math.max(Number(retryAfter), hint)) } }
+      { status: 503, headers: { "retry-after": wait } }
     )
   }
   return (httpEffect: Handler) =>

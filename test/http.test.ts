@@ -1,7 +1,7 @@
 import { createServer } from "node:http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Fiber, Latch, Layer, Metric, Schedule, Stream } from "effect"
+import { ConfigProvider, type Duration, Effect, Exit, Fiber, Latch, Layer, Metric, Schedule, Stream } from "effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServer from "effect/http/HttpServer"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
@@ -252,12 +252,12 @@ describe("HttpAdmission", () => {
 describe("HttpAdmission.layerShared", () => {
   // A route under a shared pool of one permit, served by a web handler (no
   // socket): the store is shared with `other`, a second "replica" of the pool.
-  const serve = (store: Layer.Layer<PoolStore.PoolStore>) =>
+  const serve = (store: Layer.Layer<PoolStore.PoolStore>, retryAfter: Duration.Input = "10 seconds") =>
     Effect.acquireRelease(
       Effect.sync(() =>
         HttpRouter.toWebHandler(
           HttpRouter.add("GET", "/export", Effect.succeed(HttpServerResponse.text("done"))).pipe(
-            Layer.provide(HttpAdmission.layerShared({ retryAfter: "1 second" })),
+            Layer.provide(HttpAdmission.layerShared({ retryAfter })),
             Layer.provide(SharedPool.layer({ key: "exports", max: 1, ttl: "5 seconds" })),
             Layer.provide(store)
           ),
@@ -272,40 +272,50 @@ describe("HttpAdmission.layerShared", () => {
       return { status: response.status, retryAfter: response.headers.get("retry-after"), body: await response.text() }
     })
 
-  it.live("another replica holding the only permit: 503 with the store's retry hint; store down: 503 unavailable", () =>
-    Effect.gen(function* () {
-      const store = yield* Layer.build(PoolStore.layerStoreMemory)
-      const shared = Layer.succeedContext(store)
-      const other = yield* SharedPool.make({ key: "exports", max: 1, ttl: "5 seconds" }).pipe(Effect.provide(shared))
-      const { handler } = yield* serve(shared)
-      assert.deepStrictEqual(yield* get(handler), { status: 200, retryAfter: null, body: "done" })
-      assert.isTrue(yield* other.tryAcquire(1, { worker: "replica-2" }))
-      assert.deepStrictEqual(yield* get(handler), {
-        status: 503,
-        retryAfter: "5",
-        body: '{"error":"overloaded","reason":"full"}'
-      })
-      yield* other.release(1, { worker: "replica-2" })
-      assert.strictEqual((yield* get(handler)).status, 200)
-
-      const down = Layer.succeed(
-        PoolStore.PoolStore,
-        PoolStore.PoolStore.of({
-          acquire: ({ key }) =>
-            Effect.fail(
-              new PoolStore.PoolStoreError({ key, operation: "acquire", reason: "unavailable", detail: "down" })
-            ),
-          renew: () => Effect.succeed(false),
-          release: () => Effect.succeed(-1)
+  it.live(
+    "another replica holding the only permit: 503 with the store's retry hint up to retryAfter; store down: 503 unavailable",
+    () =>
+      Effect.gen(function* () {
+        const store = yield* Layer.build(PoolStore.layerStoreMemory)
+        const shared = Layer.succeedContext(store)
+        const other = yield* SharedPool.make({ key: "exports", max: 1, ttl: "5 seconds" }).pipe(Effect.provide(shared))
+        const { handler } = yield* serve(shared)
+        assert.deepStrictEqual(yield* get(handler), { status: 200, retryAfter: null, body: "done" })
+        assert.isTrue(yield* other.tryAcquire(1, { worker: "replica-2" }))
+        // The lease ends in 5 s: under a cap of 10 s, the hint.
+        assert.deepStrictEqual(yield* get(handler), {
+          status: 503,
+          retryAfter: "5",
+          body: '{"error":"overloaded","reason":"full"}'
         })
-      )
-      const unreachable = yield* serve(down)
-      assert.deepStrictEqual(yield* get(unreachable.handler), {
-        status: 503,
-        retryAfter: "1",
-        body: '{"error":"unavailable","reason":"PoolStoreError"}'
-      })
-    }).pipe(Effect.scoped)
+        // Over a cap of 1 s, the cap.
+        const capped = yield* serve(shared, "1 second")
+        assert.deepStrictEqual(yield* get(capped.handler), {
+          status: 503,
+          retryAfter: "1",
+          body: '{"error":"overloaded","reason":"full"}'
+        })
+        yield* other.release(1, { worker: "replica-2" })
+        assert.strictEqual((yield* get(handler)).status, 200)
+
+        const down = Layer.succeed(
+          PoolStore.PoolStore,
+          PoolStore.PoolStore.of({
+            acquire: ({ key }) =>
+              Effect.fail(
+                new PoolStore.PoolStoreError({ key, operation: "acquire", reason: "unavailable", detail: "down" })
+              ),
+            renew: () => Effect.succeed(false),
+            release: () => Effect.succeed(-1)
+          })
+        )
+        const unreachable = yield* serve(down, "1 second")
+        assert.deepStrictEqual(yield* get(unreachable.handler), {
+          status: 503,
+          retryAfter: "1",
+          body: '{"error":"unavailable","reason":"PoolStoreError"}'
+        })
+      }).pipe(Effect.scoped)
   )
 
   it.live("the route's handler reads the request's lease and its fencing token", () =>

@@ -211,10 +211,12 @@ export interface Options extends CoroutinePool.Options {
    */
   readonly onStoreError?: "fail" | "allow" | undefined
   /**
-   * How often the head of this process's queue asks the store again, from
-   * 1 millisecond to one minute: sooner when the store says a lease ends
-   * sooner, and at once when this process frees a permit. Default 50
-   * milliseconds.
+   * How often the head of this process's queue asks the store again while
+   * the store cannot wake it (its channel is down, or it has no `watch`),
+   * from 1 millisecond to one minute. Default 50 milliseconds. Woken by the
+   * store when a permit frees anywhere, the head otherwise asks every second
+   * (or every `poll`, if longer); always sooner when the store says a lease
+   * ends sooner, and at once when this process frees a permit.
    */
   readonly poll?: Duration.Input | undefined
 }
@@ -303,10 +305,10 @@ const onStoreErrors = new Set(["fail", "allow"])
  *   held by `acquire` interrupts the fiber that took it; a `tryAcquire`
  *   permit is dropped. Each publishes `Lost`.
  * - Queued callers wait in this process's FIFO queue (a large head is not
- *   overtaken); only its head asks the store again, every `poll` (sooner on
- *   the store's hint) and at once when a permit of this process comes back.
- *   Across processes there is no order: whoever asks first after a permit
- *   frees gets it.
+ *   overtaken); only its head asks the store again: at once when the store
+ *   says a permit freed (Redis pub/sub) or one of this process comes back,
+ *   else every second or `poll` (see there). Across processes there is no
+ *   order: whoever asks first after a permit frees gets it.
  * - `stats` and `active` count this process's permits; events carry the
  *   holders across every process. `resize` cannot change a shared `max`.
  * - Metrics, spans (`SharedPool.withPermit`, `.withPermitIfAvailable`,

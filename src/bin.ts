@@ -102,7 +102,7 @@ const demo = Command.make("coroutine-pool-demo", flags, ({ json, maxWait, timeli
   )
 ).pipe(
   Command.withDescription(
-    "Runs the Coroutine pattern's demo: workers ask a pool for permits, are admitted or rejected at once, and retry."
+    "Runs the Coroutine pattern's demo: workers ask a pool for permits and are admitted, queued (--max-waiting) or rejected, and retry."
   )
 )
 

@@ -24,7 +24,7 @@ import * as Errors from "./internal/errors.ts"
 import * as Metrics from "./internal/metrics.ts"
 import * as Decode from "./internal/options.ts"
 import * as Pool from "./internal/pool.ts"
-import type { PoolEvent, WorkerId } from "./PoolEvent.ts"
+import type { PoolEvent } from "./PoolEvent.ts"
 
 /**
  * @since 0.1.0
@@ -284,9 +284,7 @@ export interface CoroutinePool<out E = never, out Event = PoolEvent> {
  * @since 0.4.0
  * @category models
  */
-export interface PermitOptions {
-  readonly worker?: WorkerId | undefined
-}
+export interface PermitOptions extends Pool.PermitOptions {}
 
 /**
  * A pool's figures at one moment and its totals since it was made: each total

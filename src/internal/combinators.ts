@@ -7,7 +7,11 @@ import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import type { CoroutinePool, InvalidPermits, PermitNotHeld, PermitOptions, PoolRejected } from "../CoroutinePool.ts"
+import type { InvalidPermits, PermitNotHeld, PoolRejected } from "./errors.ts"
+import type { Api, PermitOptions } from "./pool.ts"
+
+// Any pool: its methods are all these functions call.
+type CoroutinePool<E, Event> = Api<E, Event>
 
 /** What marks a pool (`CoroutinePool.TypeId`): it tells a pool from a count of permits below. */
 export const TypeId = "~coroutine-pool/CoroutinePool" as const

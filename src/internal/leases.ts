@@ -16,25 +16,28 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import type * as PoolStore from "../PoolStore.ts"
 import type { Asker, Caller } from "./caller.ts"
 import type { Engine, Source } from "./engine.ts"
-import { PoolStoreError, type WorkerId } from "./errors.ts"
+import {
+  type InvalidStoreOption,
+  type LeaseLost,
+  type PoolConfigMismatch,
+  PoolStoreError,
+  type WorkerId
+} from "./errors.ts"
 import type { Event, Ledger } from "./ledger.ts"
 import type { Hooks } from "./pool.ts"
 import { formatShared, type SharedEvent } from "./sharedEvents.ts"
+import type { Admission, Lease, Store } from "./store.ts"
 
 /** What a shared pool's operations may fail with besides rejections. */
-export type LeaseError =
-  | PoolStore.PoolStoreError
-  | PoolStore.PoolConfigMismatch
-  | PoolStore.LeaseLost
-  | PoolStore.InvalidStoreOption
+export type LeaseError = PoolStoreError | PoolConfigMismatch | LeaseLost | InvalidStoreOption
 
 /** The lease the current work holds (see `SharedPool.CurrentLease`). */
-export const CurrentLease: Context.Reference<PoolStore.Lease | undefined> = Context.Reference<
-  PoolStore.Lease | undefined
->("coroutine-pool/SharedPool/CurrentLease", { defaultValue: () => undefined })
+export const CurrentLease: Context.Reference<Lease | undefined> = Context.Reference<Lease | undefined>(
+  "coroutine-pool/SharedPool/CurrentLease",
+  { defaultValue: () => undefined }
+)
 
 export interface LeaseOptions {
   readonly key: string
@@ -42,11 +45,11 @@ export interface LeaseOptions {
   readonly ttl: number
   readonly poll: number
   readonly failOpen: boolean
-  readonly store: PoolStore.PoolStore["Service"]
+  readonly store: Store
   readonly errors: {
-    readonly lost: (worker: WorkerId, fence: number, reason: "missing" | "deadline") => PoolStore.LeaseLost
-    readonly mismatch: (max: number) => PoolStore.PoolConfigMismatch
-    readonly worker: (worker: WorkerId) => PoolStore.InvalidStoreOption | undefined
+    readonly lost: (worker: WorkerId, fence: number, reason: "missing" | "deadline") => LeaseLost
+    readonly mismatch: (max: number) => PoolConfigMismatch
+    readonly worker: (worker: WorkerId) => InvalidStoreOption | undefined
   }
 }
 
@@ -55,7 +58,7 @@ export interface LeaseOptions {
 interface Hold {
   readonly caller: Caller
   // Replaced when part of it goes back (a take by hand split by `release`).
-  lease: PoolStore.Lease | undefined
+  lease: Lease | undefined
   // Monotonic millis at which the last confirmed acquire or renewal was sent:
   // the lease cannot end on the server before confirmed + ttl.
   confirmed: number
@@ -63,13 +66,13 @@ interface Hold {
   next: number
   renewing: boolean
   // Set once lost; the work then fails with it.
-  lost: PoolStore.LeaseLost | undefined
+  lost: LeaseLost | undefined
   // The fiber running the work under `withPermit`, interrupted when lost.
   work: Fiber.Fiber<unknown, unknown> | undefined
   // The fiber that took an `acquire` permit, interrupted when it is lost.
   owner: Fiber.Fiber<unknown, unknown> | undefined
   // The store's release, once the permit came back.
-  returned: Deferred.Deferred<number, PoolStore.PoolStoreError> | undefined
+  returned: Deferred.Deferred<number, PoolStoreError> | undefined
 }
 
 /** How often a queued caller asks again when the store wakes it (unless `poll` is longer). */
@@ -78,7 +81,7 @@ export const fallbackPoll = 1000
 // Every caller of a shared pool is an `Asker`.
 const holdOf = (caller: Caller) => (caller as Asker).grant as Hold
 
-type StoreErrorKind = `${PoolStore.PoolStoreError["operation"]}/${PoolStore.PoolStoreError["reason"]}`
+type StoreErrorKind = `${PoolStoreError["operation"]}/${PoolStoreError["reason"]}`
 
 /** Every operation and reason a store error is counted under. */
 export const storeErrorKinds = (["acquire", "renew", "release"] as const).flatMap((operation) =>
@@ -130,7 +133,7 @@ export const hooks =
       const every = Math.max(1, Math.floor(ttl / 3))
       const holds = new Set<Hold>()
       // Store releases still on their way, which closing waits for.
-      const returning = new Set<Deferred.Deferred<number, PoolStore.PoolStoreError>>()
+      const returning = new Set<Deferred.Deferred<number, PoolStoreError>>()
       let warmingUntil = Number.NEGATIVE_INFINITY
 
       // A store that says when permits come free wakes the head of the queue
@@ -157,7 +160,7 @@ export const hooks =
       // renewals are answered (`wakeRenewed`).
       let wakeIdle: (() => void) | undefined
       let wakeRenewed: (() => void) | undefined
-      const hold = (caller: Caller, lease: PoolStore.Lease | undefined, sent: number): Hold => {
+      const hold = (caller: Caller, lease: Lease | undefined, sent: number): Hold => {
         const held: Hold = {
           caller,
           lease,
@@ -186,7 +189,7 @@ export const hooks =
         // Counted out at once, so that the event of this release shows it;
         // the store's answer then says how many are left.
         leases.reported = Math.max(0, leases.reported - permits)
-        const returned = Deferred.makeUnsafe<number, PoolStore.PoolStoreError>()
+        const returned = Deferred.makeUnsafe<number, PoolStoreError>()
         held.returned = returned
         returning.add(returned)
         const request = { key, lease: held.lease, permits }
@@ -247,7 +250,7 @@ export const hooks =
 
       // A renewal's answer: confirmed, gone, or not known (try again soon,
       // until the deadline).
-      const renewed = (held: Hold, sent: number, exit: Exit.Exit<boolean, PoolStore.PoolStoreError>): void => {
+      const renewed = (held: Hold, sent: number, exit: Exit.Exit<boolean, PoolStoreError>): void => {
         held.renewing = false
         if (Exit.isFailure(exit)) failed(exit.cause)
         if (!holds.has(held)) return
@@ -264,7 +267,7 @@ export const hooks =
           batch,
           (held) => {
             const sent = now()
-            return Effect.map(Effect.exit(store.renew({ key, lease: held.lease as PoolStore.Lease })), (exit) =>
+            return Effect.map(Effect.exit(store.renew({ key, lease: held.lease as Lease })), (exit) =>
               renewed(held, sent, exit)
             )
           },
@@ -327,7 +330,7 @@ export const hooks =
       // The store's answer to an ask, applied to the engine as it arrives,
       // in the fiber that asked the store: never lost to an interrupt of the
       // caller, which has only to wait for it (or leave, and let a grant go back).
-      const answer = (caller: Asker, sent: number, exit: Exit.Exit<PoolStore.Admission, LeaseError>) => {
+      const answer = (caller: Asker, sent: number, exit: Exit.Exit<Admission, LeaseError>) => {
         if (Exit.isFailure(exit)) {
           failed(exit.cause)
           const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
@@ -423,4 +426,4 @@ export const hooks =
     })
 
 /** The lease behind what `acquire` answers (`undefined`: admitted failing open). */
-export const leaseOf = (grant: unknown): PoolStore.Lease | undefined => (grant as Hold | undefined)?.lease
+export const leaseOf = (grant: unknown): Lease | undefined => (grant as Hold | undefined)?.lease

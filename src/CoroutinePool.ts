@@ -18,7 +18,6 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import type * as Stream from "effect/Stream"
 import * as Combinators from "./internal/combinators.ts"
 import * as Errors from "./internal/errors.ts"
 import * as Metrics from "./internal/metrics.ts"
@@ -189,63 +188,10 @@ export interface InvalidPoolOption extends Errors.InvalidPoolOption {}
  * @since 0.1.0
  * @category models
  */
-export interface CoroutinePool<out E = never, out Event = PoolEvent> {
+export interface CoroutinePool<out E = never, out Event = PoolEvent> extends Pool.Api<E, Event> {
   readonly [TypeId]: TypeId
-  /** The number of permits in force (it changes with `resize`). */
-  readonly max: Effect.Effect<number>
-  /** The number of permits taken right now. */
-  readonly active: Effect.Effect<number>
   /** The pool's figures and totals, read in one step. */
   readonly stats: Effect.Effect<PoolStats>
-  /**
-   * Runs an effect holding a permit: admitted now, or queued as the pool
-   * allows, else `PoolRejected` without running it. The permit comes back
-   * however the effect ends: success, failure, defect or interruption.
-   */
-  readonly withPermit: <A, E1, R>(
-    self: Effect.Effect<A, E1, R>,
-    options?: PermitOptions
-  ) => Effect.Effect<A, E1 | PoolRejected | E, R>
-  /**
-   * Like `withPermit`, holding `permits` permits at once. A request larger
-   * than what is free waits its turn like any other (the head of the queue
-   * is never overtaken); more than `max` fails with `InvalidPermits`.
-   */
-  readonly withPermits: (
-    permits: number,
-    options?: PermitOptions
-  ) => <A, E1, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | PoolRejected | InvalidPermits | E, R>
-  /**
-   * Runs an effect holding a permit if one is free now: `Some` of its value,
-   * or `None` without running it. Never waits, never fails with
-   * `PoolRejected`; a caller turned away is still published (`Rejected`)
-   * and counted, as `withPermit`'s would be.
-   */
-  readonly withPermitIfAvailable: <A, E1, R>(
-    self: Effect.Effect<A, E1, R>,
-    options?: PermitOptions
-  ) => Effect.Effect<Option.Option<A>, E1 | E, R>
-  /** Like `withPermitIfAvailable`, holding `permits` permits (`InvalidPermits` above `max`). */
-  readonly withPermitsIfAvailable: (
-    permits: number,
-    options?: PermitOptions
-  ) => <A, E1, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<Option.Option<A>, E1 | InvalidPermits | E, R>
-  /**
-   * Takes permits (default 1) if they are free now, never waiting: `true`
-   * means the worker owns them until `release` names it (or the pool
-   * closes): give both calls the same `worker` when they run on different
-   * fibers. While callers are queued, or once the pool is closed: `false`.
-   */
-  readonly tryAcquire: (permits?: number, options?: PermitOptions) => Effect.Effect<boolean, InvalidPermits | E>
-  /**
-   * Gives back permits (default 1) that `tryAcquire` gave the worker, oldest
-   * take first (a larger take is split, the rest stays held), in one step.
-   * `PermitNotHeld`, changing nothing, if the worker holds fewer.
-   */
-  readonly release: (
-    permits?: number,
-    options?: PermitOptions
-  ) => Effect.Effect<void, PermitNotHeld | InvalidPermits | E>
   /**
    * Takes permits (default 1), waiting like `withPermit`, and holds them
    * until the current scope closes: for work that is not one effect, such as
@@ -255,25 +201,6 @@ export interface CoroutinePool<out E = never, out Event = PoolEvent> {
     permits?: number,
     options?: PermitOptions
   ) => Effect.Effect<void, PoolRejected | InvalidPermits | E, Scope.Scope>
-  /**
-   * Changes the number of permits. Growing admits queued callers at once;
-   * shrinking takes no permit back (queued callers asking for more than the
-   * new `max` are turned away with `InvalidPermits`). `InvalidPoolSize`,
-   * changing nothing, for a bad `max`; a closed pool keeps its size.
-   */
-  readonly resize: (max: number) => Effect.Effect<void, InvalidPoolSize | E>
-  /**
-   * Every transition from the moment the stream starts running, in order,
-   * until the pool closes. A consumer forked with `{ startImmediately: true }`
-   * is subscribed before the fork returns.
-   */
-  readonly events: Stream.Stream<Event>
-  /**
-   * Subscribes now and returns the stream of every later transition. A
-   * subscriber that falls 4,096 events behind loses the oldest ones (counted
-   * in `stats.dropped`), so one that stalls cannot hold memory without bound.
-   */
-  readonly subscribe: Effect.Effect<Stream.Stream<Event>, never, Scope.Scope>
 }
 
 /**

@@ -5,7 +5,7 @@ import { Redis } from "effect/persistence"
 import * as PoolStore from "../src/PoolStore.ts"
 import * as SharedPool from "../src/SharedPool.ts"
 import * as RedisServer from "./utils/RedisServer.ts"
-import { is, mono, spawnWorker, type Worker } from "./utils/RedisWorkers.ts"
+import { is, maxOverlap, mono, relayRound, spawnWorker, type Worker } from "./utils/RedisWorkers.ts"
 import * as Tools from "./utils/Tools.ts"
 
 // Shared pools at scale against a real redis-server: wake-ups pushed across
@@ -82,27 +82,11 @@ describe.runIf(Tools.available().redis).concurrent("shared pools at scale, on Re
       const waiter = yield* relay("waiter")
       yield* holder.ready
       yield* waiter.ready
-      const count = (worker: Worker, event: "granted" | "releasing") => worker.events.filter(is(event)).length
+      // Each round: the holder takes the permit, the waiter queues for it
+      // (30 ms to ask and hear it is full: setup, not measured), the holder
+      // releases; from the release to the waiter's work.
       const latencies: Array<number> = []
-      for (let round = 1; round <= 12; round++) {
-        yield* holder.say("take")
-        yield* holder.waitFor((event): event is never => is("granted")(event) && count(holder, "granted") >= round)
-        yield* waiter.say("take")
-        // The waiter asks, finds the pool full and queues (setup, not measured).
-        yield* Effect.sleep(30)
-        yield* holder.say("release")
-        const granted = yield* waiter.waitFor(
-          (event): event is Extract<typeof event, { event: "granted" }> =>
-            is("granted")(event) && count(waiter, "granted") >= round,
-          10_000
-        )
-        const releasing = holder.events.filter(is("releasing"))[round - 1]
-        assert.isDefined(releasing)
-        const start = waiter.events.filter(is("granted"))[round - 1]?.start ?? granted.start
-        latencies.push(start - (releasing?.at ?? 0))
-        yield* waiter.say("release")
-        yield* waiter.waitFor((event): event is never => is("releasing")(event) && count(waiter, "releasing") >= round)
-      }
+      for (let round = 1; round <= 12; round++) latencies.push(yield* relayRound(holder, waiter, round))
       note(
         "hand-off latencies ms",
         latencies.map((ms) => Math.round(ms * 10) / 10)
@@ -285,20 +269,7 @@ describe.runIf(Tools.available().redis).concurrent("shared pools at scale, on Re
       const held = workers.flatMap((worker) => worker.events.filter(is("held")))
       assert.strictEqual(held.length, 200)
       // Never more than max at once across the four processes.
-      const points = held.flatMap(
-        (h): Array<[number, number]> => [
-          [h.start, 1],
-          [h.end, -1]
-        ]
-      )
-      points.sort((a, b) => a[0] - b[0] || a[1] - b[1])
-      let open = 0
-      let most = 0
-      for (const [, delta] of points) {
-        open += delta
-        most = Math.max(most, open)
-      }
-      assert.isAtMost(most, 8)
+      assert.isAtMost(maxOverlap(held).most, 8)
       const span = Math.max(...held.map((h) => h.end)) - Math.min(...held.map((h) => h.start))
       note("drain: ms, ideal ms", [Math.round(span), (200 * 20) / 8])
     }).pipe(Effect.scoped)

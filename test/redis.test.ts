@@ -4,7 +4,7 @@ import { Context, Deferred, Duration, Effect, Fiber, Layer, Logger, References, 
 import * as PoolStore from "../src/PoolStore.ts"
 import * as SharedPool from "../src/SharedPool.ts"
 import * as RedisServer from "./utils/RedisServer.ts"
-import { is, spawnWorker, startUp, type Worker } from "./utils/RedisWorkers.ts"
+import { is, maxOverlap, spawnWorker, startUp, type Worker } from "./utils/RedisWorkers.ts"
 import * as Tools from "./utils/Tools.ts"
 
 // The Redis lease store and shared pools against a real redis-server (one per
@@ -68,29 +68,6 @@ const warm = (store: Store, options: { key: string; max: number; ttl: number }) 
     assert.strictEqual(first._tag, "Warming", `first use of ${options.key} warms up`)
     if (first._tag === "Warming") yield* Effect.sleep(first.retryAfter + 5)
   })
-
-// The most intervals open at one instant (an end and a start at the same
-// instant do not overlap), and where.
-const maxOverlap = (intervals: ReadonlyArray<{ readonly start: number; readonly end: number }>) => {
-  const points = intervals.flatMap(
-    (i): Array<[number, number]> => [
-      [i.start, 1],
-      [i.end, -1]
-    ]
-  )
-  points.sort((a, b) => a[0] - b[0] || a[1] - b[1])
-  let open = 0
-  let most = 0
-  let at = 0
-  for (const [time, delta] of points) {
-    open += delta
-    if (open > most) {
-      most = open
-      at = time
-    }
-  }
-  return { most, at }
-}
 
 const helds = (workers: ReadonlyArray<Worker>) =>
   workers.flatMap((worker) => worker.events.filter(is("held")).map((held) => ({ ...held, process: worker.name })))

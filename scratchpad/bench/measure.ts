@@ -154,6 +154,20 @@ export const machine = () => {
   }
 }
 
+/** Runs `body` n times in one `Effect.whileLoop`, handing each result to `step`. */
+export const loop = <A, E, R>(n: number, body: () => Effect.Effect<A, E, R>, step: (a: A) => void) =>
+  Effect.suspend(() => {
+    let i = 0
+    return Effect.whileLoop({
+      while: () => i < n,
+      body,
+      step: (a) => {
+        i++
+        step(a)
+      }
+    })
+  })
+
 /** The wall time of an effect, in milliseconds, measured around it only. */
 export const timed = <E, R>(self: Effect.Effect<unknown, E, R>): Effect.Effect<number, E, R> =>
   Effect.suspend(() => {

@@ -6,7 +6,7 @@ import * as NodeRedis from "@effect/platform-node/NodeRedis"
 import { Context, Effect, Fiber, Layer, Logger, References } from "effect"
 import { PoolStore, SharedPool } from "../../src/index.ts"
 import type * as RedisServer from "../../test/utils/RedisServer.ts"
-import { is, mono, spawnWorker, type Worker } from "../../test/utils/RedisWorkers.ts"
+import { is, maxOverlap, mono, relayRound, spawnWorker, type Worker } from "../../test/utils/RedisWorkers.ts"
 
 export interface ScaleSizes {
   readonly queued: number
@@ -131,23 +131,8 @@ const handOffs = (server: RedisServer.RedisServer, rounds: number) =>
     const waiter = yield* relay("waiter")
     yield* holder.ready
     yield* waiter.ready
-    const count = (worker: Worker, event: "granted" | "releasing") => worker.events.filter(is(event)).length
     const latencies: Array<number> = []
-    for (let round = 1; round <= rounds; round++) {
-      yield* holder.say("take")
-      yield* holder.waitFor((event): event is never => is("granted")(event) && count(holder, "granted") >= round)
-      yield* waiter.say("take")
-      yield* Effect.sleep(30)
-      yield* holder.say("release")
-      yield* waiter.waitFor(
-        (event): event is never => is("granted")(event) && count(waiter, "granted") >= round,
-        60_000
-      )
-      const start = waiter.events.filter(is("granted"))[round - 1]?.start ?? Number.NaN
-      latencies.push(start - (holder.events.filter(is("releasing"))[round - 1]?.at ?? Number.NaN))
-      yield* waiter.say("release")
-      yield* waiter.waitFor((event): event is never => is("releasing")(event) && count(waiter, "releasing") >= round)
-    }
+    for (let round = 1; round <= rounds; round++) latencies.push(yield* relayRound(holder, waiter, round))
     return latencies
   }).pipe(Effect.scoped)
 
@@ -174,19 +159,7 @@ const drain = (server: RedisServer.RedisServer, sizes: ScaleSizes["drain"]) =>
     for (const worker of workers) yield* worker.go
     for (const worker of workers) yield* worker.waitFor(is("done"), 120_000)
     const held = workers.flatMap((worker) => worker.events.filter(is("held")))
-    const points = held.flatMap(
-      (h): Array<[number, number]> => [
-        [h.start, 1],
-        [h.end, -1]
-      ]
-    )
-    points.sort((a, b) => a[0] - b[0] || a[1] - b[1])
-    let open = 0
-    let peak = 0
-    for (const [, delta] of points) {
-      open += delta
-      peak = Math.max(peak, open)
-    }
+    const peak = maxOverlap(held).most
     if (held.length !== sizes.processes * sizes.callers || peak > sizes.max) {
       throw new Error(`drain not trusted: ${held.length} holds, peak ${peak}`)
     }

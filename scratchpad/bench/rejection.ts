@@ -17,20 +17,7 @@
 import { BulkheadRejectedError, bulkhead } from "cockatiel"
 import { Data, Effect, Exit, Option, Semaphore } from "effect"
 import { CoroutinePool } from "../../src/index.ts"
-import { type Sample, type Subject, timed, timedAsync } from "./measure.ts"
-
-const loop = <A, E, R>(n: number, body: () => Effect.Effect<A, E, R>, step: (a: A) => void) =>
-  Effect.suspend(() => {
-    let i = 0
-    return Effect.whileLoop({
-      while: () => i < n,
-      body,
-      step: (a) => {
-        i++
-        step(a)
-      }
-    })
-  })
+import { loop, type Sample, type Subject, timed, timedAsync } from "./measure.ts"
 
 const checked = (subject: string, calls: number, turnedAway: number, ms: number): Sample => {
   if (turnedAway !== calls) throw new Error(`${subject}: run not trusted: ${turnedAway} of ${calls} calls turned away`)

@@ -13,23 +13,9 @@ import { Sema } from "async-sema"
 import { bulkhead } from "cockatiel"
 import { Effect, Option, Ref, Semaphore } from "effect"
 import { CoroutinePool } from "../../src/index.ts"
-import { type Sample, type Subject, timed, timedAsync } from "./measure.ts"
+import { loop, type Sample, type Subject, timed, timedAsync } from "./measure.ts"
 
 const max = 2
-
-// Runs `body` n times, handing each result to `step`.
-const loop = <A, E, R>(n: number, body: () => Effect.Effect<A, E, R>, step: (a: A) => void) =>
-  Effect.suspend(() => {
-    let i = 0
-    return Effect.whileLoop({
-      while: () => i < n,
-      body,
-      step: (a) => {
-        i++
-        step(a)
-      }
-    })
-  })
 
 const checked = (subject: string, calls: number, admitted: number, ms: number): Sample => {
   if (admitted !== calls) throw new Error(`${subject}: run not trusted: ${admitted} of ${calls} calls admitted`)

@@ -53,38 +53,91 @@ export interface Hooks<E> {
   readonly resizable: (max: number) => E | undefined
 }
 
-/** Every pool's API, typed by its error and its event. */
+/**
+ * Every pool's API, typed by its error and its event (the public
+ * `CoroutinePool` adds its type id, `stats` and what `acquire` answers).
+ */
 export interface Api<E, Event> {
+  /** The number of permits in force (it changes with `resize`). */
   readonly max: Effect.Effect<number>
+  /** The number of permits taken right now. */
   readonly active: Effect.Effect<number>
+  /**
+   * Runs an effect holding a permit: admitted now, or queued as the pool
+   * allows, else `PoolRejected` without running it. The permit comes back
+   * however the effect ends: success, failure, defect or interruption.
+   */
   readonly withPermit: <A, E1, R>(
     self: Effect.Effect<A, E1, R>,
     options?: PermitOptions
   ) => Effect.Effect<A, E1 | PoolRejected | E, R>
+  /**
+   * Like `withPermit`, holding `permits` permits at once. A request larger
+   * than what is free waits its turn like any other (the head of the queue
+   * is never overtaken); more than `max` fails with `InvalidPermits`.
+   */
   readonly withPermits: (
     permits: number,
     options?: PermitOptions
   ) => <A, E1, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1 | PoolRejected | InvalidPermits | E, R>
+  /**
+   * Runs an effect holding a permit if one is free now: `Some` of its value,
+   * or `None` without running it. Never waits, never fails with
+   * `PoolRejected`; a caller turned away is still published (`Rejected`)
+   * and counted, as `withPermit`'s would be.
+   */
   readonly withPermitIfAvailable: <A, E1, R>(
     self: Effect.Effect<A, E1, R>,
     options?: PermitOptions
   ) => Effect.Effect<Option.Option<A>, E1 | E, R>
+  /** Like `withPermitIfAvailable`, holding `permits` permits (`InvalidPermits` above `max`). */
   readonly withPermitsIfAvailable: (
     permits: number,
     options?: PermitOptions
   ) => <A, E1, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<Option.Option<A>, E1 | InvalidPermits | E, R>
+  /**
+   * Takes permits (default 1) if they are free now, never waiting: `true`
+   * means the worker owns them until `release` names it (or the pool
+   * closes): give both calls the same `worker` when they run on different
+   * fibers. While callers are queued, or once the pool is closed: `false`.
+   */
   readonly tryAcquire: (permits?: number, options?: PermitOptions) => Effect.Effect<boolean, InvalidPermits | E>
+  /**
+   * Gives back permits (default 1) that `tryAcquire` gave the worker, oldest
+   * take first (a larger take is split, the rest stays held), in one step.
+   * `PermitNotHeld`, changing nothing, if the worker holds fewer.
+   */
   readonly release: (
     permits?: number,
     options?: PermitOptions
   ) => Effect.Effect<void, PermitNotHeld | InvalidPermits | E>
-  /** Answers what the source granted (a lease), or `undefined`. */
+  /**
+   * Takes permits (default 1), waiting like `withPermit`, and holds them
+   * until the current scope closes. Answers what the source granted (a
+   * lease), or `undefined`; each pool's module says what it answers.
+   */
   readonly acquire: (
     permits?: number,
     options?: PermitOptions
   ) => Effect.Effect<unknown, PoolRejected | InvalidPermits | E, Scope.Scope>
+  /**
+   * Changes the number of permits. Growing admits queued callers at once;
+   * shrinking takes no permit back (queued callers asking for more than the
+   * new `max` are turned away with `InvalidPermits`). `InvalidPoolSize`,
+   * changing nothing, for a bad `max`; a closed pool keeps its size.
+   */
   readonly resize: (max: number) => Effect.Effect<void, InvalidPoolSize | E>
+  /**
+   * Every transition from the moment the stream starts running, in order,
+   * until the pool closes. A consumer forked with `{ startImmediately: true }`
+   * is subscribed before the fork returns.
+   */
   readonly events: Stream.Stream<Event>
+  /**
+   * Subscribes now and returns the stream of every later transition. A
+   * subscriber that falls 4,096 events behind loses the oldest ones (counted
+   * in `stats.dropped`), so one that stalls cannot hold memory without bound.
+   */
   readonly subscribe: Effect.Effect<Stream.Stream<Event>, never, Scope.Scope>
 }
 

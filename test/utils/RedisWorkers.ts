@@ -165,3 +165,49 @@ export const spawnWorker = (
         await exited
       })
   ).pipe(Effect.map(({ worker }) => worker))
+
+// The most intervals open at one instant (an end and a start at the same
+// instant do not overlap), and where.
+export const maxOverlap = (intervals: ReadonlyArray<{ readonly start: number; readonly end: number }>) => {
+  const points = intervals.flatMap(
+    (i): Array<[number, number]> => [
+      [i.start, 1],
+      [i.end, -1]
+    ]
+  )
+  points.sort((a, b) => a[0] - b[0] || a[1] - b[1])
+  let open = 0
+  let most = 0
+  let at = 0
+  for (const [time, delta] of points) {
+    open += delta
+    if (open > most) {
+      most = open
+      at = time
+    }
+  }
+  return { most, at }
+}
+
+const count = (worker: Worker, event: "granted" | "releasing") => worker.events.filter(is(event)).length
+
+/**
+ * Round `round` of two `relay` workers: the holder takes the only permit,
+ * the waiter queues for it (given `settle` millis to ask and hear it is
+ * full), the holder releases. Answers the millis from the holder's release
+ * to the waiter's work, then lets the waiter release too.
+ */
+export const relayRound = (holder: Worker, waiter: Worker, round: number, settle = 30) =>
+  Effect.gen(function* () {
+    yield* holder.say("take")
+    yield* holder.waitFor((event): event is never => is("granted")(event) && count(holder, "granted") >= round)
+    yield* waiter.say("take")
+    yield* Effect.sleep(settle)
+    yield* holder.say("release")
+    yield* waiter.waitFor((event): event is never => is("granted")(event) && count(waiter, "granted") >= round, 60_000)
+    const granted = waiter.events.filter(is("granted"))[round - 1]?.start ?? Number.NaN
+    const released = holder.events.filter(is("releasing"))[round - 1]?.at ?? Number.NaN
+    yield* waiter.say("release")
+    yield* waiter.waitFor((event): event is never => is("releasing")(event) && count(waiter, "releasing") >= round)
+    return granted - released
+  })

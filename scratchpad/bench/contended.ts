@@ -88,8 +88,14 @@ const promiseClients = async (probe: Probe, submit: (task: number) => Promise<un
 }
 
 // A pool where each task takes `permits` of `max`, so 2 run at a time
-// whatever the weight; `clients` may queue.
-const poolSubject = (name: string, max: number, permits: number): Subject => ({
+// whatever the weight; `clients` may queue. `drive` runs the tasks through
+// the guard (the clients of case 2, or the fan-out of case 2f).
+type Drive = (
+  probe: Probe,
+  guard: (task: Effect.Effect<void>) => Effect.Effect<void, unknown>
+) => Effect.Effect<void, unknown>
+
+const poolSubject = (name: string, max: number, permits: number, drive: Drive): Subject => ({
   name,
   run: (tasks) =>
     Effect.runPromise(
@@ -97,14 +103,15 @@ const poolSubject = (name: string, max: number, permits: number): Subject => ({
         Effect.gen(function* () {
           const pool = yield* CoroutinePool.make({ max, maxWaiting: clients })
           const probe = new Probe(tasks)
-          const guard = pool.withPermits(permits)
-          const ms = yield* timed(effectClients(probe, (_, task) => guard(task)))
+          const ms = yield* timed(drive(probe, pool.withPermits(permits)))
           yield* checkStats(name, pool, tasks)
           return { ms, checks: probe.verify(name, 2) } satisfies Sample
         })
       )
     )
 })
+
+const byClients: Drive = (probe, guard) => effectClients(probe, (_, task) => guard(task))
 
 const checkStats = (name: string, pool: CoroutinePool.CoroutinePool, tasks: number) =>
   Effect.map(pool.stats, (stats) => {
@@ -114,10 +121,10 @@ const checkStats = (name: string, pool: CoroutinePool.CoroutinePool, tasks: numb
   })
 
 /** The pool: FIFO waiting with room for every client in the queue. */
-export const pool: Subject = poolSubject("CoroutinePool.withPermit", max, 1)
+export const pool: Subject = poolSubject("CoroutinePool.withPermit", max, 1, byClients)
 
 /** The same, each task weighing 3 permits of 6. */
-export const weighted: Subject = poolSubject("CoroutinePool.withPermits(3), max 6", max * 3, 3)
+export const weighted: Subject = poolSubject("CoroutinePool.withPermits(3), max 6", max * 3, 3, byClients)
 
 export const semaphore: Subject = {
   name: "Semaphore.withPermits",
@@ -241,27 +248,10 @@ export const fanOutFloor: Subject = {
     )
 }
 
-const fanOutPool = (name: string, max: number, permits: number): Subject => ({
-  name,
-  run: (tasks) =>
-    Effect.runPromise(
-      Effect.scoped(
-        Effect.gen(function* () {
-          const pool = yield* CoroutinePool.make({ max, maxWaiting: clients })
-          const probe = new Probe(tasks)
-          const guard = pool.withPermits(permits)
-          const ms = yield* timed(fanOut(probe, guard))
-          yield* checkStats(name, pool, tasks)
-          return { ms, checks: probe.verify(name, 2) } satisfies Sample
-        })
-      )
-    )
-})
-
 /** Fan-out through the pool, 2 at a time: 1 permit of 2, and 3 permits of 6. */
 export const fanOutPools: ReadonlyArray<Subject> = [
-  fanOutPool("Effect.forEach + CoroutinePool.withPermit", max, 1),
-  fanOutPool("Effect.forEach + CoroutinePool.withPermits(3), max 6", max * 3, 3),
+  poolSubject("Effect.forEach + CoroutinePool.withPermit", max, 1, fanOut),
+  poolSubject("Effect.forEach + CoroutinePool.withPermits(3), max 6", max * 3, 3, fanOut),
   {
     name: "Effect.forEach + Semaphore.withPermits(1)",
     run: (tasks) =>
